@@ -1,0 +1,530 @@
+//! One hot collection: its WAL, in-memory segments, ordered apply, and background work.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use akidb_core::point::validate_vector;
+use akidb_core::{CollectionConfig, Error, Filter, Hit, Point, PointId, Result, SearchRequest};
+use akidb_index::{build_index, Bitset};
+use akidb_storage::{Wal, WalOptions};
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::record::{Op, PreparedPoint};
+use crate::segment::{Loc, Query, Sealed, SegmentData, State};
+use crate::Shared;
+
+/// Ordering of applies: WAL appends run concurrently (group commit), but their
+/// effects are applied to memory strictly in LSN order.
+struct Seq {
+    applied: u64,
+    pending: BTreeMap<u64, Op>,
+    results: HashMap<u64, usize>,
+}
+
+/// A segment chosen for compaction: id, rows, tombstones at the time of picking.
+type Picked = (u64, Arc<SegmentData>, Bitset);
+
+/// Background work on a collection.
+pub(crate) enum Job {
+    /// Build the graph of a sealed segment.
+    Index(Weak<Live>, u64),
+    /// Merge segments with many dead rows.
+    Compact(Weak<Live>),
+    /// Take a snapshot because the WAL grew large.
+    Snapshot(Weak<Live>),
+    /// Exit the worker.
+    Stop,
+}
+
+/// A loaded (hot) collection.
+pub(crate) struct Live {
+    pub config: CollectionConfig,
+    pub dir: PathBuf,
+    pub state: RwLock<State>,
+    pub wal: Wal,
+    seq: Mutex<Seq>,
+    seq_cv: Condvar,
+    pub shared: Arc<Shared>,
+    compact_lock: Mutex<()>,
+    pub snapshot_lock: Mutex<()>,
+    compaction_queued: AtomicBool,
+    snapshot_queued: AtomicBool,
+    pub indexes_loaded: AtomicU64,
+    pub indexes_built: AtomicU64,
+    /// Live point count, shared with the catalog entry so listing never loads the collection.
+    pub points: Arc<AtomicU64>,
+    weak_self: Weak<Live>,
+}
+
+impl Live {
+    /// Recovers a collection from `dir`: newest valid snapshot, then WAL replay.
+    pub(crate) fn open(
+        config: CollectionConfig,
+        dir: PathBuf,
+        shared: Arc<Shared>,
+        points: Arc<AtomicU64>,
+    ) -> Result<Arc<Live>> {
+        let started = Instant::now();
+        let recovered = crate::persist::load_latest_snapshot(&config, &dir, &shared)?;
+        let mut state = recovered.state;
+        let snapshot_lsn = state.applied_lsn;
+        let opts = WalOptions {
+            sync: shared.cfg.wal_sync,
+            segment_bytes: shared.cfg.wal_segment_bytes,
+        };
+        let (wal, entries) = Wal::open(
+            &dir.join("wal"),
+            opts,
+            snapshot_lsn,
+            shared.cfg.observer.clone(),
+        )?;
+        let replayed = entries.len();
+        let mut to_index: Vec<u64> = recovered.unindexed;
+        for e in entries {
+            let op = Op::decode(&e.payload, e.lsn)?;
+            let (_, sealed) = state.apply(op, e.lsn, shared.cfg.segment_max_points);
+            to_index.extend(sealed);
+        }
+        state.applied_lsn = state.applied_lsn.max(wal.last_lsn());
+        let live = Live::assemble(
+            config,
+            dir,
+            state,
+            wal,
+            shared,
+            points,
+            recovered.loaded,
+            to_index,
+        );
+        tracing::info!(
+            collection = %live.config.name,
+            snapshot_lsn,
+            replayed,
+            graphs_loaded = recovered.loaded,
+            points = live.points.load(Ordering::Relaxed),
+            seconds = started.elapsed().as_secs_f64(),
+            "collection recovered"
+        );
+        Ok(live)
+    }
+
+    /// Wraps a recovered state and its WAL; queues graph builds for `to_index`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assemble(
+        config: CollectionConfig,
+        dir: PathBuf,
+        state: State,
+        wal: Wal,
+        shared: Arc<Shared>,
+        points: Arc<AtomicU64>,
+        loaded: u64,
+        to_index: Vec<u64>,
+    ) -> Arc<Live> {
+        let applied = state.applied_lsn;
+        points.store(state.live() as u64, Ordering::Relaxed);
+        let live = Arc::new_cyclic(|weak| Live {
+            config,
+            dir,
+            state: RwLock::new(state),
+            wal,
+            seq: Mutex::new(Seq {
+                applied,
+                pending: BTreeMap::new(),
+                results: HashMap::new(),
+            }),
+            seq_cv: Condvar::new(),
+            shared,
+            compact_lock: Mutex::new(()),
+            snapshot_lock: Mutex::new(()),
+            compaction_queued: AtomicBool::new(false),
+            snapshot_queued: AtomicBool::new(false),
+            indexes_loaded: AtomicU64::new(loaded),
+            indexes_built: AtomicU64::new(0),
+            points,
+            weak_self: weak.clone(),
+        });
+        for seg in to_index {
+            live.queue_index(seg);
+        }
+        live
+    }
+
+    /// Gives up the in-memory state, keeping the WAL (used by restore).
+    pub(crate) fn into_wal(self) -> Wal {
+        self.wal
+    }
+
+    fn queue_index(&self, seg: u64) {
+        let _ = self
+            .shared
+            .index_tx
+            .send(Job::Index(self.weak_self.clone(), seg));
+    }
+
+    /// Logs `op`, waits until it is durable, applies it in LSN order; returns the affected count.
+    fn write(&self, op: Op) -> Result<usize> {
+        let bytes = op.encode();
+        // The WAL append (and its fsync) happens outside every collection lock so that
+        // concurrent writers share one fsync.
+        let lsn = self.wal.append(&bytes)?;
+        let mut sealed_all = Vec::new();
+        let mut seq = self.seq.lock();
+        seq.pending.insert(lsn, op);
+        if lsn == seq.applied + 1 {
+            let max = self.shared.cfg.segment_max_points;
+            let mut st = self.state.write();
+            loop {
+                let next = seq.applied + 1;
+                let Some(op) = seq.pending.remove(&next) else {
+                    break;
+                };
+                let (n, sealed) = st.apply(op, next, max);
+                seq.results.insert(next, n);
+                seq.applied = next;
+                sealed_all.extend(sealed);
+            }
+            self.points.store(st.live() as u64, Ordering::Relaxed);
+            drop(st);
+            self.seq_cv.notify_all();
+        }
+        while seq.applied < lsn {
+            self.seq_cv.wait(&mut seq);
+        }
+        let n = seq.results.remove(&lsn).unwrap_or(0);
+        drop(seq);
+        for seg in sealed_all {
+            self.queue_index(seg);
+        }
+        self.after_write();
+        Ok(n)
+    }
+
+    /// Queues compaction or a snapshot when their thresholds are crossed.
+    fn after_write(&self) {
+        let cfg = &self.shared.cfg;
+        let (dead, stored) = {
+            let st = self.state.read();
+            (st.dead(), st.stored())
+        };
+        if stored > 0
+            && dead as f64 / stored as f64 > cfg.compaction_deleted_ratio
+            && !self.compaction_queued.swap(true, Ordering::AcqRel)
+        {
+            let _ = self
+                .shared
+                .index_tx
+                .send(Job::Compact(self.weak_self.clone()));
+        }
+        if self.wal.size_bytes() > cfg.wal_snapshot_bytes
+            && !self.snapshot_queued.swap(true, Ordering::AcqRel)
+        {
+            let _ = self
+                .shared
+                .maint_tx
+                .send(Job::Snapshot(self.weak_self.clone()));
+        }
+    }
+
+    /// Validates and durably upserts `points`.
+    pub(crate) fn upsert(&self, points: Vec<Point>) -> Result<usize> {
+        if points.is_empty() {
+            return Ok(0);
+        }
+        let cfg = &self.config;
+        let mut prepared = Vec::with_capacity(points.len());
+        for p in points {
+            p.validate(cfg.dimension, self.shared.cfg.max_payload_bytes)?;
+            let vector = cfg.metric.prepare(&p.vector).ok_or_else(|| {
+                Error::invalid(
+                    "invalid_vector",
+                    format!(
+                        "point {}: a zero vector has no direction under the cosine metric",
+                        p.id
+                    ),
+                )
+            })?;
+            prepared.push(PreparedPoint {
+                id: p.id,
+                vector,
+                payload: p.payload,
+            });
+        }
+        let n = prepared.len();
+        self.write(Op::Upsert(prepared))?;
+        Ok(n)
+    }
+
+    /// Deletes the given ids; returns how many existed.
+    pub(crate) fn delete(&self, ids: &[PointId]) -> Result<usize> {
+        let present: Vec<PointId> = {
+            let st = self.state.read();
+            ids.iter()
+                .filter(|id| st.locs.contains_key(*id))
+                .cloned()
+                .collect()
+        };
+        if present.is_empty() {
+            return Ok(0);
+        }
+        self.write(Op::Delete(present))
+    }
+
+    /// Deletes every point matching `filter` (logged as the resolved ids).
+    pub(crate) fn delete_by_filter(&self, filter: &Filter) -> Result<usize> {
+        let ids = self.state.read().matching_ids(filter);
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.write(Op::Delete(ids))
+    }
+
+    /// The point with this id.
+    pub(crate) fn get(&self, id: &PointId) -> Result<Point> {
+        self.state
+            .read()
+            .get(id)
+            .ok_or_else(|| Error::point_not_found(id))
+    }
+
+    /// Validated top-k search.
+    pub(crate) fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+        let max_k = self.shared.cfg.max_k;
+        if req.k == 0 || req.k > max_k {
+            return Err(Error::invalid(
+                "invalid_k",
+                format!("k must be 1..={max_k}, got {}", req.k),
+            ));
+        }
+        if let Some(ef) = req.ef {
+            if !(1..=10_000).contains(&ef) {
+                return Err(Error::invalid(
+                    "invalid_ef",
+                    format!("ef must be 1..=10000, got {ef}"),
+                ));
+            }
+        }
+        validate_vector(&req.vector, self.config.dimension)?;
+        let query = self.config.metric.prepare(&req.vector).ok_or_else(|| {
+            Error::invalid(
+                "invalid_vector",
+                "a zero query vector has no direction under the cosine metric",
+            )
+        })?;
+        let filter = req.filter.as_ref().filter(|f| !f.is_empty());
+        let q = Query {
+            vector: &query,
+            k: req.k,
+            ef: req.ef.unwrap_or(self.config.index.ef_search),
+            filter,
+            exact: req.exact,
+            with_payload: req.with_payload,
+            with_vector: req.with_vector,
+        };
+        Ok(self.state.read().search(&q))
+    }
+
+    /// Builds the graph of sealed segment `seg` (no lock held while building).
+    pub(crate) fn build_segment_index(&self, seg: u64) {
+        let data = {
+            let st = self.state.read();
+            match st.sealed.get(&seg) {
+                Some(s) if s.index.is_none() => s.data.clone(),
+                _ => return,
+            }
+        };
+        let started = Instant::now();
+        let index = build_index(&self.config.index, data.vectors.clone());
+        let index: Arc<dyn akidb_index::AnnIndex> = Arc::from(index);
+        let mut st = self.state.write();
+        if let Some(s) = st.sealed.get_mut(&seg) {
+            if Arc::ptr_eq(&s.data, &data) {
+                s.index = Some(index);
+                self.indexes_built.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    collection = %self.config.name,
+                    segment = seg,
+                    rows = data.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "segment index built"
+                );
+            }
+        }
+    }
+
+    /// Merges segments with dead rows (all segments when `all`), dropping dead rows.
+    ///
+    /// The merge copies rows without blocking writers; the swap re-checks every row
+    /// against the id map, so writes that raced with the merge are never lost. New
+    /// segments serve exactly until the background indexer has built their graphs.
+    pub(crate) fn compact(&self, all: bool) -> Result<crate::CompactionReport> {
+        let _guard = self.compact_lock.lock();
+        self.compaction_queued.store(false, Ordering::Release);
+        let ratio = self.shared.cfg.compaction_deleted_ratio;
+        let max = self.shared.cfg.segment_max_points.max(1);
+        // 1. Pick the segments (sealing the mutable one if it has dead rows).
+        let (segments_before, picked, from_mutable): (usize, Vec<Picked>, Option<u64>) = {
+            let mut st = self.state.write();
+            let before = st.sealed.len() + usize::from(st.mutable.len() > 0);
+            let from_mutable = if st.mutable.dead_count > 0 || (all && st.mutable.len() > 0) {
+                st.seal_mutable()
+            } else {
+                None
+            };
+            let small = max / 2;
+            let picked = st
+                .sealed
+                .iter()
+                .filter(|(_, s)| {
+                    all || s.dead_count as f64 / s.data.len().max(1) as f64 > ratio
+                        || (s.dead_count > 0 && s.data.len() < small)
+                })
+                .map(|(&id, s)| (id, s.data.clone(), s.dead.clone()))
+                .collect::<Vec<_>>();
+            (before, picked, from_mutable)
+        };
+        if let Some(seg) = from_mutable {
+            if !picked.iter().any(|(id, _, _)| *id == seg) {
+                self.queue_index(seg);
+            }
+        }
+        if picked.is_empty() {
+            let st = self.state.read();
+            return Ok(crate::CompactionReport {
+                segments_before,
+                segments_after: st.sealed.len() + usize::from(st.mutable.len() > 0),
+                removed_points: 0,
+                live_points: st.live() as u64,
+            });
+        }
+        // 2. Copy the live rows into new segments of at most `max` rows.
+        let dim = self.config.dimension;
+        let metric = self.config.metric;
+        let mut chunks: Vec<(SegmentData, Vec<Loc>)> = Vec::new();
+        let mut cur = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut removed = 0u64;
+        for (seg, data, dead) in &picked {
+            for off in 0..data.len() {
+                if dead.get(off) {
+                    removed += 1;
+                    continue;
+                }
+                cur.0.push(data.ids()[off].clone());
+                cur.1.push(data.payloads()[off].clone());
+                cur.2.extend_from_slice(data.vectors.get(off as u32));
+                cur.3.push(Loc {
+                    seg: *seg,
+                    off: off as u32,
+                });
+                if cur.0.len() >= max {
+                    let (ids, payloads, vecs, locs) = std::mem::take(&mut cur);
+                    let vectors = Arc::new(akidb_index::Vectors::new(dim, metric, vecs));
+                    chunks.push((SegmentData::new(ids, payloads, vectors), locs));
+                }
+            }
+        }
+        if !cur.0.is_empty() {
+            let (ids, payloads, vecs, locs) = cur;
+            let vectors = Arc::new(akidb_index::Vectors::new(dim, metric, vecs));
+            chunks.push((SegmentData::new(ids, payloads, vectors), locs));
+        }
+        // 3. Swap under the write lock, re-checking rows changed since step 1.
+        let mut new_ids = Vec::new();
+        let report = {
+            let mut st = self.state.write();
+            for (seg, _, _) in &picked {
+                st.sealed.remove(seg);
+            }
+            for (data, origins) in chunks {
+                let mut dead = Bitset::new(data.len());
+                for (off, origin) in origins.iter().enumerate() {
+                    if st.locs.get(&data.ids()[off]) != Some(origin) {
+                        dead.set(off);
+                    }
+                }
+                let id = st.add_sealed(Sealed::new(Arc::new(data), dead));
+                new_ids.push(id);
+            }
+            crate::CompactionReport {
+                segments_before,
+                segments_after: st.sealed.len() + usize::from(st.mutable.len() > 0),
+                removed_points: removed,
+                live_points: st.live() as u64,
+            }
+        };
+        for id in new_ids {
+            self.queue_index(id);
+        }
+        tracing::info!(
+            collection = %self.config.name,
+            removed = report.removed_points,
+            segments_before = report.segments_before,
+            segments_after = report.segments_after,
+            "compaction finished"
+        );
+        Ok(report)
+    }
+
+    /// Runs the snapshot job queued by `after_write`.
+    pub(crate) fn snapshot_job(&self) {
+        self.snapshot_queued.store(false, Ordering::Release);
+        if let Err(e) = crate::persist::snapshot(self) {
+            tracing::error!(collection = %self.config.name, error = %e, "automatic snapshot failed");
+        }
+    }
+
+    /// Statistics for metrics.
+    pub(crate) fn stats(&self) -> (usize, usize, u64, u64) {
+        let st = self.state.read();
+        let pending = st.sealed.values().filter(|s| s.index.is_none()).count();
+        (
+            st.sealed.len() + 1,
+            pending,
+            st.dead() as u64,
+            st.applied_lsn,
+        )
+    }
+}
+
+/// Last LSN in the WAL of the collection in `dir` (opening it recovers a torn tail).
+pub(crate) fn wal_last_lsn(dir: &std::path::Path, shared: &Shared, after_lsn: u64) -> Result<u64> {
+    let opts = WalOptions {
+        sync: shared.cfg.wal_sync,
+        segment_bytes: shared.cfg.wal_segment_bytes,
+    };
+    let (wal, _) = Wal::open(
+        &dir.join("wal"),
+        opts,
+        after_lsn,
+        shared.cfg.observer.clone(),
+    )?;
+    Ok(wal.last_lsn())
+}
+
+/// Worker loop for the indexer / maintenance threads.
+pub(crate) fn worker(rx: crossbeam_channel::Receiver<Job>) {
+    while let Ok(job) = rx.recv() {
+        match job {
+            Job::Stop => break,
+            Job::Index(live, seg) => {
+                if let Some(live) = live.upgrade() {
+                    live.build_segment_index(seg);
+                }
+            }
+            Job::Compact(live) => {
+                if let Some(live) = live.upgrade() {
+                    if let Err(e) = live.compact(false) {
+                        tracing::error!(collection = %live.config.name, error = %e, "automatic compaction failed");
+                    }
+                }
+            }
+            Job::Snapshot(live) => {
+                if let Some(live) = live.upgrade() {
+                    live.snapshot_job();
+                }
+            }
+        }
+    }
+}

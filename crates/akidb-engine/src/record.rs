@@ -1,0 +1,203 @@
+//! The engine's WAL record format (the WAL itself only frames and checksums bytes).
+//!
+//! Layout, little-endian: `tag u8` then
+//! - `1` upsert: `count u32`, `dim u32`, then per point: id, `dim` × f32, `payload_len u32`, payload JSON;
+//! - `2` delete: `count u32`, then ids.
+//!
+//! An id is `0 u8` + `u64`, or `1 u8` + `len u16` + UTF-8 bytes.
+//! Vectors are stored prepared (unit length for cosine), exactly as they are kept in memory.
+
+use akidb_core::{Error, Payload, PointId, Result};
+
+/// One logged write.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Op {
+    /// Insert or replace points (vectors already prepared).
+    Upsert(Vec<PreparedPoint>),
+    /// Remove points by id (delete-by-filter is logged as the ids it resolved to).
+    Delete(Vec<PointId>),
+}
+
+/// A validated point with its vector in stored form.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PreparedPoint {
+    pub id: PointId,
+    pub vector: Vec<f32>,
+    pub payload: Payload,
+}
+
+const TAG_UPSERT: u8 = 1;
+const TAG_DELETE: u8 = 2;
+
+fn put_id(out: &mut Vec<u8>, id: &PointId) {
+    match id {
+        PointId::Num(n) => {
+            out.push(0);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        PointId::Str(s) => {
+            out.push(1);
+            out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
+impl Op {
+    /// Serialises the op into a WAL payload.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Op::Upsert(points) => {
+                let dim = points.first().map_or(0, |p| p.vector.len());
+                out.reserve(9 + points.len() * (dim * 4 + 32));
+                out.push(TAG_UPSERT);
+                out.extend_from_slice(&(points.len() as u32).to_le_bytes());
+                out.extend_from_slice(&(dim as u32).to_le_bytes());
+                for p in points {
+                    put_id(&mut out, &p.id);
+                    for x in &p.vector {
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                    let json = serde_json::to_vec(&p.payload).unwrap_or_else(|_| b"{}".to_vec());
+                    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+                    out.extend_from_slice(&json);
+                }
+            }
+            Op::Delete(ids) => {
+                out.push(TAG_DELETE);
+                out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+                for id in ids {
+                    put_id(&mut out, id);
+                }
+            }
+        }
+        out
+    }
+
+    /// Parses a WAL payload; `lsn` only names the record in errors.
+    pub(crate) fn decode(bytes: &[u8], lsn: u64) -> Result<Op> {
+        let mut r = Reader { bytes, pos: 0, lsn };
+        match r.u8()? {
+            TAG_UPSERT => {
+                let count = r.u32()? as usize;
+                let dim = r.u32()? as usize;
+                let mut points = Vec::with_capacity(count.min(1 << 20));
+                for _ in 0..count {
+                    let id = r.id()?;
+                    let raw = r.take(dim * 4)?;
+                    let vector = raw
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
+                    let len = r.u32()? as usize;
+                    let json = r.take(len)?;
+                    let payload: Payload = serde_json::from_slice(json)
+                        .map_err(|e| r.bad(&format!("payload is not a JSON object: {e}")))?;
+                    points.push(PreparedPoint {
+                        id,
+                        vector,
+                        payload,
+                    });
+                }
+                r.finish()?;
+                Ok(Op::Upsert(points))
+            }
+            TAG_DELETE => {
+                let count = r.u32()? as usize;
+                let mut ids = Vec::with_capacity(count.min(1 << 20));
+                for _ in 0..count {
+                    ids.push(r.id()?);
+                }
+                r.finish()?;
+                Ok(Op::Delete(ids))
+            }
+            other => Err(r.bad(&format!("unknown record tag {other}"))),
+        }
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    lsn: u64,
+}
+
+impl<'a> Reader<'a> {
+    fn bad(&self, what: &str) -> Error {
+        Error::corruption(format!(
+            "WAL record lsn {} is malformed at byte {}: {what}",
+            self.lsn, self.pos
+        ))
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.bytes.len() - self.pos < n {
+            return Err(self.bad("record ends early"));
+        }
+        let s = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn id(&mut self) -> Result<PointId> {
+        match self.u8()? {
+            0 => {
+                let b = self.take(8)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                Ok(PointId::Num(u64::from_le_bytes(a)))
+            }
+            1 => {
+                let b = self.take(2)?;
+                let len = u16::from_le_bytes([b[0], b[1]]) as usize;
+                let s = std::str::from_utf8(self.take(len)?)
+                    .map_err(|_| self.bad("string id is not UTF-8"))?;
+                Ok(PointId::Str(s.to_string()))
+            }
+            t => Err(self.bad(&format!("unknown id tag {t}"))),
+        }
+    }
+    fn finish(&self) -> Result<()> {
+        if self.pos != self.bytes.len() {
+            return Err(self.bad("trailing bytes"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_round_trip() {
+        let mut payload = Payload::new();
+        payload.insert("a".into(), serde_json::json!({"b": [1, 2]}));
+        let up = Op::Upsert(vec![
+            PreparedPoint {
+                id: PointId::Num(7),
+                vector: vec![1.0, -2.5],
+                payload,
+            },
+            PreparedPoint {
+                id: PointId::Str("x-1".into()),
+                vector: vec![0.0, 3.0],
+                payload: Payload::new(),
+            },
+        ]);
+        assert_eq!(Op::decode(&up.encode(), 1).unwrap(), up);
+        let del = Op::Delete(vec![PointId::Num(1), PointId::Str("é".into())]);
+        assert_eq!(Op::decode(&del.encode(), 2).unwrap(), del);
+        assert_eq!(Op::decode(&[], 3).unwrap_err().code(), "data_corruption");
+        let mut bytes = del.encode();
+        bytes.pop();
+        assert!(Op::decode(&bytes, 4).is_err());
+        assert!(Op::decode(&[9], 5).is_err());
+    }
+}

@@ -1,0 +1,470 @@
+//! In-memory segments of one collection and the search over them.
+//!
+//! A collection holds one *mutable* segment (append-only rows, searched exactly) and
+//! any number of *sealed* segments (immutable rows plus, once the background indexer
+//! is done, a graph index). Deletes and overwrites set a tombstone bit on the old row;
+//! the id map always points at the one live copy of each id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use akidb_core::{Filter, Hit, Metric, Payload, Point, PointId};
+use akidb_index::{
+    exact_search, exact_search_offsets, search_filtered, AnnIndex, Bitset, Neighbor, PayloadIndex,
+    Vectors,
+};
+
+use crate::record::{Op, PreparedPoint};
+
+/// Immutable rows of a sealed segment (shared with index builds and snapshots).
+pub(crate) struct SegmentData {
+    /// Ids and payloads, with inverted lists for filters.
+    pub rows: PayloadIndex,
+    pub vectors: Arc<Vectors>,
+}
+
+impl SegmentData {
+    pub(crate) fn new(ids: Vec<PointId>, payloads: Vec<Payload>, vectors: Arc<Vectors>) -> Self {
+        Self {
+            rows: PayloadIndex::new(ids, payloads),
+            vectors,
+        }
+    }
+
+    pub(crate) fn ids(&self) -> &[PointId] {
+        self.rows.ids()
+    }
+
+    pub(crate) fn payloads(&self) -> &[Payload] {
+        self.rows.payloads()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let payload: usize = self.payloads().iter().map(|p| 64 + p.len() * 64).sum();
+        self.vectors.memory_bytes() + self.len() * 40 + payload
+    }
+}
+
+/// A sealed segment: immutable rows, tombstones, and the graph once built.
+pub(crate) struct Sealed {
+    pub data: Arc<SegmentData>,
+    pub dead: Bitset,
+    pub dead_count: usize,
+    pub index: Option<Arc<dyn AnnIndex>>,
+}
+
+impl Sealed {
+    pub(crate) fn new(data: Arc<SegmentData>, dead: Bitset) -> Self {
+        let dead_count = dead.count_ones();
+        Self {
+            data,
+            dead,
+            dead_count,
+            index: None,
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.data.len() - self.dead_count
+    }
+}
+
+/// The append-only segment new writes land in.
+pub(crate) struct Mutable {
+    pub seg_id: u64,
+    pub ids: Vec<PointId>,
+    pub vectors: Vec<f32>,
+    pub payloads: Vec<Payload>,
+    pub dead: Vec<bool>,
+    pub dead_count: usize,
+}
+
+impl Mutable {
+    fn new(seg_id: u64) -> Self {
+        Self {
+            seg_id,
+            ids: Vec::new(),
+            vectors: Vec::new(),
+            payloads: Vec::new(),
+            dead: Vec::new(),
+            dead_count: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+/// Where the live copy of an id is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub seg: u64,
+    pub off: u32,
+}
+
+/// A row found by search, before ids and payloads are attached.
+struct Cand {
+    distance: f32,
+    seg: u64,
+    off: u32,
+}
+
+/// The whole in-memory state of a hot collection.
+pub(crate) struct State {
+    pub dim: usize,
+    pub metric: Metric,
+    pub mutable: Mutable,
+    pub sealed: BTreeMap<u64, Sealed>,
+    pub locs: HashMap<PointId, Loc>,
+    pub next_seg_id: u64,
+    pub applied_lsn: u64,
+}
+
+/// Parameters of one search after validation.
+pub(crate) struct Query<'a> {
+    pub vector: &'a [f32],
+    pub k: usize,
+    pub ef: usize,
+    pub filter: Option<&'a Filter>,
+    pub exact: bool,
+    pub with_payload: bool,
+    pub with_vector: bool,
+}
+
+impl State {
+    pub(crate) fn new(dim: usize, metric: Metric) -> Self {
+        Self {
+            dim,
+            metric,
+            mutable: Mutable::new(0),
+            sealed: BTreeMap::new(),
+            locs: HashMap::new(),
+            next_seg_id: 1,
+            applied_lsn: 0,
+        }
+    }
+
+    fn alloc_seg_id(&mut self) -> u64 {
+        let id = self.next_seg_id;
+        self.next_seg_id += 1;
+        id
+    }
+
+    /// Live points.
+    pub(crate) fn live(&self) -> usize {
+        self.locs.len()
+    }
+
+    /// Rows stored, dead or alive.
+    pub(crate) fn stored(&self) -> usize {
+        self.mutable.len() + self.sealed.values().map(|s| s.data.len()).sum::<usize>()
+    }
+
+    /// Tombstoned rows not yet compacted away.
+    pub(crate) fn dead(&self) -> usize {
+        self.mutable.dead_count + self.sealed.values().map(|s| s.dead_count).sum::<usize>()
+    }
+
+    /// Approximate heap bytes of rows and indexes.
+    pub(crate) fn memory_bytes(&self) -> u64 {
+        let m = self.mutable.vectors.len() * 4
+            + self.mutable.ids.len() * 40
+            + self
+                .mutable
+                .payloads
+                .iter()
+                .map(|p| 64 + p.len() * 64)
+                .sum::<usize>();
+        let s: usize = self
+            .sealed
+            .values()
+            .map(|s| s.data.memory_bytes() + s.index.as_ref().map_or(0, |i| i.memory_bytes()))
+            .sum();
+        (m + s + self.locs.len() * 64) as u64
+    }
+
+    fn kill(&mut self, loc: Loc) {
+        if loc.seg == self.mutable.seg_id {
+            let d = &mut self.mutable.dead[loc.off as usize];
+            if !*d {
+                *d = true;
+                self.mutable.dead_count += 1;
+            }
+        } else if let Some(s) = self.sealed.get_mut(&loc.seg) {
+            if !s.dead.get(loc.off as usize) {
+                s.dead.set(loc.off as usize);
+                s.dead_count += 1;
+            }
+        }
+    }
+
+    fn push(&mut self, p: PreparedPoint) {
+        if let Some(old) = self.locs.get(&p.id).copied() {
+            self.kill(old);
+        }
+        let off = self.mutable.len() as u32;
+        self.mutable.vectors.extend_from_slice(&p.vector);
+        self.mutable.ids.push(p.id.clone());
+        self.mutable.payloads.push(p.payload);
+        self.mutable.dead.push(false);
+        self.locs.insert(
+            p.id,
+            Loc {
+                seg: self.mutable.seg_id,
+                off,
+            },
+        );
+    }
+
+    /// Applies one logged op; returns the count it affected and the ids of segments sealed.
+    pub(crate) fn apply(
+        &mut self,
+        op: Op,
+        lsn: u64,
+        segment_max_points: usize,
+    ) -> (usize, Vec<u64>) {
+        let mut sealed = Vec::new();
+        let n = match op {
+            Op::Upsert(points) => {
+                let n = points.len();
+                for p in points {
+                    self.push(p);
+                    if self.mutable.len() >= segment_max_points.max(1) {
+                        sealed.extend(self.seal_mutable());
+                    }
+                }
+                n
+            }
+            Op::Delete(ids) => {
+                let mut n = 0;
+                for id in ids {
+                    if let Some(loc) = self.locs.remove(&id) {
+                        self.kill(loc);
+                        n += 1;
+                    }
+                }
+                n
+            }
+        };
+        self.applied_lsn = self.applied_lsn.max(lsn);
+        (n, sealed)
+    }
+
+    /// Turns the mutable segment into a sealed one (served exactly until its graph is ready).
+    pub(crate) fn seal_mutable(&mut self) -> Option<u64> {
+        if self.mutable.len() == 0 {
+            return None;
+        }
+        let next = self.alloc_seg_id();
+        let m = std::mem::replace(&mut self.mutable, Mutable::new(next));
+        let mut dead = Bitset::new(m.ids.len());
+        for (i, d) in m.dead.iter().enumerate() {
+            if *d {
+                dead.set(i);
+            }
+        }
+        let data = Arc::new(SegmentData::new(
+            m.ids,
+            m.payloads,
+            Arc::new(Vectors::new(self.dim, self.metric, m.vectors)),
+        ));
+        self.sealed.insert(m.seg_id, Sealed::new(data, dead));
+        Some(m.seg_id)
+    }
+
+    /// Adds a sealed segment (recovery, compaction); returns its id.
+    pub(crate) fn add_sealed(&mut self, sealed: Sealed) -> u64 {
+        let id = self.alloc_seg_id();
+        for (off, pid) in sealed.data.ids().iter().enumerate() {
+            if !sealed.dead.get(off) {
+                if let Some(old) = self.locs.insert(
+                    pid.clone(),
+                    Loc {
+                        seg: id,
+                        off: off as u32,
+                    },
+                ) {
+                    self.kill(old);
+                }
+            }
+        }
+        self.sealed.insert(id, sealed);
+        // Keep the mutable segment's id above every sealed one, so ids stay ordered by age.
+        if self.mutable.len() == 0 {
+            let next = self.alloc_seg_id();
+            self.mutable.seg_id = next;
+        }
+        id
+    }
+
+    /// The point stored under `id`.
+    pub(crate) fn get(&self, id: &PointId) -> Option<Point> {
+        let loc = self.locs.get(id)?;
+        let (vector, payload) = self.row(*loc);
+        Some(Point {
+            id: id.clone(),
+            vector: vector.to_vec(),
+            payload: payload.clone(),
+        })
+    }
+
+    fn row(&self, loc: Loc) -> (&[f32], &Payload) {
+        let off = loc.off as usize;
+        if loc.seg == self.mutable.seg_id {
+            let v = &self.mutable.vectors[off * self.dim..(off + 1) * self.dim];
+            (v, &self.mutable.payloads[off])
+        } else {
+            let s = &self.sealed[&loc.seg];
+            (s.data.vectors.get(loc.off), &s.data.payloads()[off])
+        }
+    }
+
+    fn row_id(&self, seg: u64, off: u32) -> &PointId {
+        if seg == self.mutable.seg_id {
+            &self.mutable.ids[off as usize]
+        } else {
+            &self.sealed[&seg].data.ids()[off as usize]
+        }
+    }
+
+    /// Live ids matching `filter`.
+    pub(crate) fn matching_ids(&self, filter: &Filter) -> Vec<PointId> {
+        let mut out = Vec::new();
+        for (off, id) in self.mutable.ids.iter().enumerate() {
+            if !self.mutable.dead[off] && filter.matches(id, &self.mutable.payloads[off]) {
+                out.push(id.clone());
+            }
+        }
+        for s in self.sealed.values() {
+            let mut m = s.data.rows.evaluate(filter);
+            m.and_not(&s.dead);
+            out.extend(m.iter_ones().map(|off| s.data.ids()[off].clone()));
+        }
+        out
+    }
+
+    /// Top-k over every segment, best first, ties broken by id.
+    pub(crate) fn search(&self, q: &Query<'_>) -> Vec<Hit> {
+        let mut cands: Vec<Cand> = Vec::new();
+        // Mutable segment: always exact.
+        {
+            let m = &self.mutable;
+            let mut local: Vec<(f32, u32)> = Vec::new();
+            for off in 0..m.len() {
+                if m.dead[off] {
+                    continue;
+                }
+                if let Some(f) = q.filter {
+                    if !f.matches(&m.ids[off], &m.payloads[off]) {
+                        continue;
+                    }
+                }
+                let v = &m.vectors[off * self.dim..(off + 1) * self.dim];
+                local.push((self.metric.distance(v, q.vector), off as u32));
+            }
+            let ids = &m.ids;
+            top_k_by(&mut local, q.k, |a, b| {
+                a.0.total_cmp(&b.0)
+                    .then_with(|| ids[a.1 as usize].cmp(&ids[b.1 as usize]))
+            });
+            cands.extend(local.into_iter().map(|(distance, off)| Cand {
+                distance,
+                seg: m.seg_id,
+                off,
+            }));
+        }
+        for (&seg, s) in &self.sealed {
+            for n in search_sealed(s, q) {
+                cands.push(Cand {
+                    distance: n.distance,
+                    seg,
+                    off: n.offset,
+                });
+            }
+        }
+        top_k_by(&mut cands, q.k, |a, b| {
+            a.distance
+                .total_cmp(&b.distance)
+                .then_with(|| self.row_id(a.seg, a.off).cmp(self.row_id(b.seg, b.off)))
+        });
+        cands
+            .into_iter()
+            .map(|c| {
+                let loc = Loc {
+                    seg: c.seg,
+                    off: c.off,
+                };
+                let (vector, payload) = self.row(loc);
+                Hit {
+                    id: self.row_id(c.seg, c.off).clone(),
+                    score: self.metric.score(c.distance),
+                    payload: q.with_payload.then(|| payload.clone()),
+                    vector: q.with_vector.then(|| vector.to_vec()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Sorts `v` by `cmp` and keeps the first `k` (selecting first when `v` is large).
+fn top_k_by<T>(v: &mut Vec<T>, k: usize, cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    if v.len() > k && k > 0 {
+        v.select_nth_unstable_by(k - 1, &cmp);
+        v.truncate(k);
+    }
+    v.sort_by(&cmp);
+    v.truncate(k);
+}
+
+/// Search inside one sealed segment: graph walk, or exact over the accepted rows.
+fn search_sealed(s: &Sealed, q: &Query<'_>) -> Vec<Neighbor> {
+    if s.live() == 0 {
+        return Vec::new();
+    }
+    let vectors = &s.data.vectors;
+    let ef = q.ef.max(q.k);
+    match q.filter {
+        None => {
+            let not_dead = |off: u32| !s.dead.get(off as usize);
+            let accept: Option<&dyn Fn(u32) -> bool> = if s.dead_count > 0 {
+                Some(&not_dead)
+            } else {
+                None
+            };
+            match (&s.index, q.exact) {
+                (Some(index), false) => index.search(q.vector, q.k, ef, accept),
+                _ => exact_search(vectors, q.vector, q.k, accept),
+            }
+        }
+        Some(filter) => {
+            // Inverted lists for match/has_id, a scan for the rest; then drop dead rows.
+            let mut matching = s.data.rows.evaluate(filter);
+            matching.and_not(&s.dead);
+            if matching.count_ones() == 0 {
+                return Vec::new();
+            }
+            match (&s.index, q.exact) {
+                (Some(index), false) => search_filtered(
+                    index.as_ref(),
+                    vectors,
+                    q.vector,
+                    q.k,
+                    ef,
+                    &matching,
+                    s.live(),
+                ),
+                _ => exact_search_offsets(
+                    vectors,
+                    q.vector,
+                    q.k,
+                    matching.iter_ones().map(|o| o as u32),
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,736 @@
+//! Write-ahead log: segmented files of length-prefixed, CRC32C-checked records with
+//! monotonic LSNs, durable before `append` returns, with group commit.
+//!
+//! File layout: `wal-<first_lsn:020>.log` in one directory. Each record is
+//! `[len u32 LE][crc32c u32 LE of (lsn LE || payload)][lsn u64 LE][payload; len bytes]`.
+//! LSNs start at 1 and are contiguous across files.
+//!
+//! Recovery rules (see [`Wal::open`]): a torn or corrupt *tail* of the last file is
+//! truncated with a warning (those records were never acknowledged); corruption that is
+//! followed by valid data, or that sits in any file but the last, is a `data_corruption`
+//! error naming the file and byte offset, never silently skipped.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use akidb_storage::wal::{Wal, WalOptions};
+//!
+//! let dir = std::env::temp_dir().join(format!("akidb-wal-doc-{}", std::process::id()));
+//! let (wal, replay) = Wal::open(&dir, WalOptions::default(), 0, Arc::new(akidb_core::NoopObserver))?;
+//! assert!(replay.is_empty());
+//! let lsn = wal.append(b"upsert ...")?; // durable when this returns
+//! drop(wal);
+//! let (_wal, replay) = Wal::open(&dir, WalOptions::default(), 0, Arc::new(akidb_core::NoopObserver))?;
+//! assert_eq!(replay[0].lsn, lsn);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), akidb_core::Error>(())
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use akidb_core::{Error, Observer, Result};
+use parking_lot::{Condvar, Mutex};
+
+/// Bytes of the fixed record header: len, crc, lsn.
+pub const RECORD_HEADER_BYTES: usize = 16;
+/// Largest payload one record may carry.
+pub const MAX_RECORD_PAYLOAD: usize = 512 * 1024 * 1024;
+/// Default size at which a new WAL file is started.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Whether `append` fsyncs before returning (`"always"` | `"never"` in config files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WalSync {
+    /// fsync before acknowledging (group commit); acknowledged writes survive a crash.
+    #[default]
+    Always,
+    /// Never fsync. UNSAFE: acknowledged writes can be lost on a crash or power loss;
+    /// only for benchmarks and throwaway data.
+    Never,
+}
+
+impl std::str::FromStr for WalSync {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "always" => Ok(WalSync::Always),
+            "never" => Ok(WalSync::Never),
+            other => Err(Error::invalid(
+                "invalid_config",
+                format!("wal.sync must be \"always\" or \"never\", got {other:?}"),
+            )),
+        }
+    }
+}
+
+/// WAL tuning knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct WalOptions {
+    /// Durability mode.
+    pub sync: WalSync,
+    /// A new file is started once the current one would exceed this many bytes.
+    pub segment_bytes: u64,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        Self {
+            sync: WalSync::Always,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
+
+/// One decoded WAL record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalEntry {
+    /// Log sequence number (1-based, contiguous).
+    pub lsn: u64,
+    /// The engine-defined payload bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Where and why decoding stopped before the end of the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Byte offset of the first bad record.
+    pub offset: usize,
+    /// Human-readable reason (short header, bad CRC, …).
+    pub reason: String,
+    /// True when a valid record was found after the damage, i.e. this is not a torn tail.
+    pub valid_data_after: bool,
+}
+
+/// Result of [`decode_records`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// Records decoded in order, up to the first damage.
+    pub records: Vec<WalEntry>,
+    /// Length of the valid prefix in bytes.
+    pub valid_len: usize,
+    /// `None` when the whole input decoded cleanly.
+    pub damage: Option<Damage>,
+}
+
+/// Encodes one record.
+pub fn encode_record(lsn: u64, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RECORD_HEADER_BYTES + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&record_crc(lsn, payload).to_le_bytes());
+    out.extend_from_slice(&lsn.to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn record_crc(lsn: u64, payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&lsn.to_le_bytes()), payload)
+}
+
+/// Tries to parse a record at `at`; `Err` carries the reason it is not valid.
+fn parse_at(bytes: &[u8], at: usize) -> std::result::Result<(u64, usize, usize), String> {
+    let rest = &bytes[at..];
+    if rest.len() < RECORD_HEADER_BYTES {
+        return Err(format!(
+            "incomplete record header ({} of {RECORD_HEADER_BYTES} bytes)",
+            rest.len()
+        ));
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().unwrap()) as usize;
+    let crc = u32::from_le_bytes(rest[4..8].try_into().unwrap());
+    let lsn = u64::from_le_bytes(rest[8..16].try_into().unwrap());
+    if len > MAX_RECORD_PAYLOAD {
+        return Err(format!("record length {len} exceeds the maximum"));
+    }
+    if rest.len() < RECORD_HEADER_BYTES + len {
+        return Err(format!(
+            "incomplete record payload ({} of {len} bytes)",
+            rest.len() - RECORD_HEADER_BYTES
+        ));
+    }
+    let payload = &rest[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + len];
+    if record_crc(lsn, payload) != crc {
+        return Err("checksum mismatch".to_string());
+    }
+    if lsn == 0 {
+        return Err("record has lsn 0".to_string());
+    }
+    Ok((lsn, at + RECORD_HEADER_BYTES, len))
+}
+
+/// Looks for any valid record starting after `from` whose LSN is plausible (greater than
+/// `after_lsn`); used to tell a torn tail from corruption in the middle of the log.
+fn valid_record_after(bytes: &[u8], from: usize, after_lsn: u64) -> bool {
+    let mut at = from + 1;
+    while at + RECORD_HEADER_BYTES <= bytes.len() {
+        let lsn = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+        let max_records = (bytes.len() / RECORD_HEADER_BYTES) as u64 + 1;
+        // Cheap plausibility check before computing a CRC.
+        if lsn > after_lsn
+            && lsn <= after_lsn.saturating_add(max_records)
+            && parse_at(bytes, at).is_ok()
+        {
+            return true;
+        }
+        at += 1;
+    }
+    false
+}
+
+/// Decodes a WAL file's bytes: a pure function (no I/O), safe on arbitrary input.
+///
+/// Stops at the first record that is incomplete, fails its CRC, or breaks LSN
+/// contiguity, and reports whether valid records follow it.
+pub fn decode_records(bytes: &[u8]) -> Decoded {
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    let mut last_lsn: Option<u64> = None;
+    while at < bytes.len() {
+        match parse_at(bytes, at) {
+            Ok((lsn, payload_at, len)) => {
+                if let Some(prev) = last_lsn {
+                    if lsn != prev + 1 {
+                        return Decoded {
+                            records,
+                            valid_len: at,
+                            damage: Some(Damage {
+                                offset: at,
+                                reason: format!("lsn {lsn} follows lsn {prev} (not contiguous)"),
+                                valid_data_after: true,
+                            }),
+                        };
+                    }
+                }
+                records.push(WalEntry {
+                    lsn,
+                    payload: bytes[payload_at..payload_at + len].to_vec(),
+                });
+                last_lsn = Some(lsn);
+                at = payload_at + len;
+            }
+            Err(reason) => {
+                let valid_data_after = valid_record_after(bytes, at, last_lsn.unwrap_or(0));
+                return Decoded {
+                    records,
+                    valid_len: at,
+                    damage: Some(Damage {
+                        offset: at,
+                        reason,
+                        valid_data_after,
+                    }),
+                };
+            }
+        }
+    }
+    Decoded {
+        records,
+        valid_len: at,
+        damage: None,
+    }
+}
+
+fn segment_name(first_lsn: u64) -> String {
+    format!("wal-{first_lsn:020}.log")
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("wal-")?.strip_suffix(".log")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// fsyncs a directory so that file creations, renames and deletions in it are durable.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("fsync directory {}", dir.display()), &e))
+}
+
+#[derive(Debug, Clone)]
+struct SegmentInfo {
+    first_lsn: u64,
+    path: PathBuf,
+    bytes: u64,
+}
+
+struct Writer {
+    /// Closed (read-only from now on) files, oldest first.
+    sealed: Vec<SegmentInfo>,
+    /// The file being appended to.
+    active: SegmentInfo,
+    file: Arc<File>,
+    /// LSN the next record gets.
+    next_lsn: u64,
+    /// Set after an fsync failure: the kernel may have dropped dirty pages, so the
+    /// on-disk state is unknown and no further write may be acknowledged.
+    poisoned: Option<Error>,
+}
+
+struct SyncState {
+    durable_lsn: u64,
+    syncing: bool,
+}
+
+/// A write-ahead log. `Send + Sync`: `append` may be called from many threads at once.
+pub struct Wal {
+    dir: PathBuf,
+    opts: WalOptions,
+    observer: Arc<dyn Observer>,
+    writer: Mutex<Writer>,
+    sync: Mutex<SyncState>,
+    synced: Condvar,
+    fsyncs: AtomicU64,
+    appends: AtomicU64,
+    size: AtomicU64,
+    /// Bytes that may still be written before an injected ENOSPC (tests only).
+    #[cfg(feature = "testing")]
+    fault_budget: AtomicU64,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal")
+            .field("dir", &self.dir)
+            .field("last_lsn", &self.last_lsn())
+            .finish()
+    }
+}
+
+fn corruption(path: &Path, offset: usize, reason: &str) -> Error {
+    Error::corruption(format!(
+        "WAL file {} is corrupt at byte offset {offset}: {reason}",
+        path.display()
+    ))
+}
+
+impl Wal {
+    /// Opens or creates the WAL in `dir` and recovers it.
+    ///
+    /// Returns the WAL plus every record with `lsn > after_lsn`, in order. A torn tail
+    /// of the last file is truncated (with a `warn!` log line); corruption elsewhere is a
+    /// `data_corruption` error naming the file and byte offset. If the directory holds no
+    /// records, the next LSN is `after_lsn + 1`.
+    pub fn open(
+        dir: &Path,
+        opts: WalOptions,
+        after_lsn: u64,
+        observer: Arc<dyn Observer>,
+    ) -> Result<(Wal, Vec<WalEntry>)> {
+        fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("create WAL directory {}", dir.display()), &e))?;
+        let mut files: Vec<SegmentInfo> = Vec::new();
+        let listing = fs::read_dir(dir)
+            .map_err(|e| Error::io(format!("list WAL directory {}", dir.display()), &e))?;
+        for entry in listing {
+            let entry = entry
+                .map_err(|e| Error::io(format!("list WAL directory {}", dir.display()), &e))?;
+            let name = entry.file_name();
+            if let Some(first_lsn) = name.to_str().and_then(parse_segment_name) {
+                files.push(SegmentInfo {
+                    first_lsn,
+                    path: entry.path(),
+                    bytes: 0,
+                });
+            }
+        }
+        files.sort_by_key(|s| s.first_lsn);
+
+        let mut entries = Vec::new();
+        let mut expected: Option<u64> = None;
+        let count = files.len();
+        for (i, seg) in files.iter_mut().enumerate() {
+            let is_last = i + 1 == count;
+            let bytes = fs::read(&seg.path)
+                .map_err(|e| Error::io(format!("read WAL file {}", seg.path.display()), &e))?;
+            if let Some(exp) = expected {
+                if seg.first_lsn != exp {
+                    return Err(corruption(
+                        &seg.path,
+                        0,
+                        &format!("file name says first lsn {} but the previous file ends before lsn {exp}", seg.first_lsn),
+                    ));
+                }
+            }
+            let decoded = decode_records(&bytes);
+            if let Some(first) = decoded.records.first() {
+                if first.lsn != seg.first_lsn {
+                    return Err(corruption(
+                        &seg.path,
+                        0,
+                        &format!(
+                            "first record has lsn {} but the file name says {}",
+                            first.lsn, seg.first_lsn
+                        ),
+                    ));
+                }
+            }
+            let mut valid_len = bytes.len();
+            if let Some(damage) = &decoded.damage {
+                if !is_last || damage.valid_data_after {
+                    let what = if is_last {
+                        "valid records follow it, so this is not a torn tail"
+                    } else {
+                        "it is not the last WAL file, so this is not a torn tail"
+                    };
+                    return Err(corruption(
+                        &seg.path,
+                        damage.offset,
+                        &format!("{}; {what}", damage.reason),
+                    ));
+                }
+                tracing::warn!(
+                    file = %seg.path.display(),
+                    offset = damage.offset,
+                    reason = %damage.reason,
+                    dropped_bytes = bytes.len() - damage.offset,
+                    "truncating torn WAL tail (records after this point were never acknowledged)"
+                );
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&seg.path)
+                    .map_err(|e| Error::io(format!("open WAL file {}", seg.path.display()), &e))?;
+                f.set_len(decoded.valid_len as u64)
+                    .and_then(|_| f.sync_all())
+                    .map_err(|e| {
+                        Error::io(format!("truncate WAL file {}", seg.path.display()), &e)
+                    })?;
+                valid_len = decoded.valid_len;
+            }
+            seg.bytes = valid_len as u64;
+            expected = Some(seg.first_lsn + decoded.records.len() as u64);
+            entries.extend(decoded.records.into_iter().filter(|r| r.lsn > after_lsn));
+        }
+
+        if let (Some(first), Some(_)) = (files.first(), expected) {
+            if first.first_lsn > after_lsn + 1 {
+                return Err(Error::corruption(format!(
+                    "WAL in {} starts at lsn {} but the snapshot covers only up to lsn {after_lsn}: records {}..{} are missing",
+                    dir.display(),
+                    first.first_lsn,
+                    after_lsn + 1,
+                    first.first_lsn - 1
+                )));
+            }
+        }
+        let mut next_lsn = expected.unwrap_or(after_lsn + 1);
+        if next_lsn <= after_lsn {
+            // Every record is covered by the snapshot the caller loaded (which is newer than
+            // the log): drop the files so LSNs continue after the snapshot without a gap.
+            for seg in &files {
+                fs::remove_file(&seg.path).map_err(|e| {
+                    Error::io(format!("remove WAL file {}", seg.path.display()), &e)
+                })?;
+            }
+            tracing::info!(dir = %dir.display(), files = files.len(), after_lsn, "removed WAL files covered by the snapshot");
+            files.clear();
+            next_lsn = after_lsn + 1;
+        }
+
+        let (active, sealed) = match files.pop() {
+            Some(last) => (last, files),
+            None => (
+                SegmentInfo {
+                    first_lsn: next_lsn,
+                    path: dir.join(segment_name(next_lsn)),
+                    bytes: 0,
+                },
+                files,
+            ),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .read(true)
+            .open(&active.path)
+            .map_err(|e| Error::io(format!("open WAL file {}", active.path.display()), &e))?;
+        fsync_dir(dir)?;
+        let size: u64 = sealed.iter().map(|s| s.bytes).sum::<u64>() + active.bytes;
+        let wal = Wal {
+            dir: dir.to_path_buf(),
+            opts,
+            observer,
+            writer: Mutex::new(Writer {
+                sealed,
+                active,
+                file: Arc::new(file),
+                next_lsn,
+                poisoned: None,
+            }),
+            sync: Mutex::new(SyncState {
+                durable_lsn: next_lsn - 1,
+                syncing: false,
+            }),
+            synced: Condvar::new(),
+            fsyncs: AtomicU64::new(0),
+            appends: AtomicU64::new(0),
+            size: AtomicU64::new(size),
+            #[cfg(feature = "testing")]
+            fault_budget: AtomicU64::new(u64::MAX),
+        };
+        Ok((wal, entries))
+    }
+
+    /// The WAL directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one record and returns its LSN once it is durable (per [`WalSync`]).
+    ///
+    /// Concurrent callers share fsyncs: whoever syncs covers every record written so far.
+    /// On a write failure (e.g. a full disk: `insufficient_storage`) the file is cut back to
+    /// its last good length, so no later record builds on a half-written one.
+    pub fn append(&self, payload: &[u8]) -> Result<u64> {
+        if payload.len() > MAX_RECORD_PAYLOAD {
+            return Err(Error::payload_too_large(format!(
+                "WAL record of {} bytes exceeds the maximum of {MAX_RECORD_PAYLOAD}",
+                payload.len()
+            )));
+        }
+        let lsn = {
+            let mut w = self.writer.lock();
+            if let Some(err) = &w.poisoned {
+                return Err(err.clone());
+            }
+            let lsn = w.next_lsn;
+            let record = encode_record(lsn, payload);
+            if w.active.bytes > 0 && w.active.bytes + record.len() as u64 > self.opts.segment_bytes
+            {
+                self.rotate(&mut w, lsn)?;
+            }
+            let offset = w.active.bytes;
+            if let Err(e) = self.write_record(&w.file, &record, offset) {
+                let err = Error::io(
+                    format!("append to WAL file {}", w.active.path.display()),
+                    &e,
+                );
+                // Cut back any partial record so the next append starts on a clean boundary.
+                if let Err(e2) = w.file.set_len(offset) {
+                    w.poisoned = Some(Error::io(
+                        format!(
+                            "WAL file {} could not be cut back after a failed write",
+                            w.active.path.display()
+                        ),
+                        &e2,
+                    ));
+                }
+                return Err(err);
+            }
+            w.active.bytes += record.len() as u64;
+            w.next_lsn = lsn + 1;
+            self.size.fetch_add(record.len() as u64, Ordering::Relaxed);
+            self.appends.fetch_add(1, Ordering::Relaxed);
+            lsn
+        };
+        if self.opts.sync == WalSync::Never {
+            return Ok(lsn);
+        }
+        self.wait_durable(lsn)?;
+        Ok(lsn)
+    }
+
+    fn write_record(&self, file: &File, record: &[u8], offset: u64) -> std::io::Result<()> {
+        #[cfg(feature = "testing")]
+        {
+            let budget = self.fault_budget.load(Ordering::Relaxed);
+            if (record.len() as u64) > budget {
+                // Simulate a disk filling up mid-record: part of it lands, then ENOSPC.
+                file.write_all_at(&record[..budget as usize], offset)?;
+                self.fault_budget.store(0, Ordering::Relaxed);
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            if budget != u64::MAX {
+                self.fault_budget
+                    .store(budget - record.len() as u64, Ordering::Relaxed);
+            }
+        }
+        file.write_all_at(record, offset)
+    }
+
+    /// Test hook: after `bytes` more bytes, writes fail with ENOSPC as on a full disk
+    /// (`u64::MAX` switches it off).
+    #[cfg(feature = "testing")]
+    pub fn inject_disk_full_after(&self, bytes: u64) {
+        self.fault_budget.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Starts a new file whose first record will be `next_lsn`; the old one is fsynced
+    /// first so that a later fsync of the new file covers every earlier record.
+    fn rotate(&self, w: &mut Writer, next_lsn: u64) -> Result<()> {
+        if self.opts.sync == WalSync::Always {
+            self.timed_fsync(&w.file).map_err(|e| {
+                Error::io(format!("fsync WAL file {}", w.active.path.display()), &e)
+            })?;
+        }
+        let path = self.dir.join(segment_name(next_lsn));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .read(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("create WAL file {}", path.display()), &e))?;
+        if self.opts.sync == WalSync::Always {
+            fsync_dir(&self.dir)?;
+        }
+        let old = std::mem::replace(
+            &mut w.active,
+            SegmentInfo {
+                first_lsn: next_lsn,
+                path,
+                bytes: 0,
+            },
+        );
+        w.sealed.push(old);
+        w.file = Arc::new(file);
+        Ok(())
+    }
+
+    fn timed_fsync(&self, file: &File) -> std::io::Result<()> {
+        let start = Instant::now();
+        let res = file.sync_data();
+        self.observer.wal_fsync(start.elapsed().as_secs_f64());
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        res
+    }
+
+    /// Group commit: one thread fsyncs for everyone; others wait until covered.
+    fn wait_durable(&self, lsn: u64) -> Result<()> {
+        let mut st = self.sync.lock();
+        loop {
+            if st.durable_lsn >= lsn {
+                return Ok(());
+            }
+            if !st.syncing {
+                st.syncing = true;
+                drop(st);
+                let (target, file, path, poisoned) = {
+                    let w = self.writer.lock();
+                    (
+                        w.next_lsn - 1,
+                        w.file.clone(),
+                        w.active.path.clone(),
+                        w.poisoned.clone(),
+                    )
+                };
+                let result = match poisoned {
+                    Some(e) => Err(e),
+                    None => self
+                        .timed_fsync(&file)
+                        .map_err(|e| Error::io(format!("fsync WAL file {}", path.display()), &e)),
+                };
+                if let Err(e) = &result {
+                    self.writer.lock().poisoned.get_or_insert_with(|| {
+                        Error::new(
+                            e.kind(),
+                            e.code(),
+                            format!(
+                                "{}; the WAL refuses further writes until reopened",
+                                e.message()
+                            ),
+                        )
+                    });
+                }
+                st = self.sync.lock();
+                st.syncing = false;
+                if result.is_ok() {
+                    st.durable_lsn = st.durable_lsn.max(target);
+                }
+                self.synced.notify_all();
+                result?;
+            } else {
+                self.synced.wait(&mut st);
+                if st.durable_lsn < lsn && !st.syncing {
+                    if let Some(e) = self.writer.lock().poisoned.clone() {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forces every appended record to disk (useful with [`WalSync::Never`] before a snapshot).
+    pub fn sync(&self) -> Result<()> {
+        let last = self.last_lsn();
+        if last == 0 {
+            return Ok(());
+        }
+        self.wait_durable(last)
+    }
+
+    /// LSN of the last appended record (0 if none was ever written).
+    pub fn last_lsn(&self) -> u64 {
+        self.writer.lock().next_lsn - 1
+    }
+
+    /// Highest LSN known to be on disk.
+    pub fn durable_lsn(&self) -> u64 {
+        self.sync.lock().durable_lsn
+    }
+
+    /// Removes whole WAL files whose records all have `lsn <= lsn` (covered by a durable
+    /// snapshot). The file being appended to is never removed.
+    pub fn truncate_through(&self, lsn: u64) -> Result<()> {
+        let mut w = self.writer.lock();
+        let mut removed = 0usize;
+        while !w.sealed.is_empty() {
+            let next_first = w
+                .sealed
+                .get(1)
+                .map(|s| s.first_lsn)
+                .unwrap_or(w.active.first_lsn);
+            if next_first - 1 > lsn {
+                break;
+            }
+            let seg = w.sealed.remove(0);
+            match fs::remove_file(&seg.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    w.sealed.insert(0, seg.clone());
+                    return Err(Error::io(
+                        format!("remove WAL file {}", seg.path.display()),
+                        &e,
+                    ));
+                }
+            }
+            self.size.fetch_sub(seg.bytes, Ordering::Relaxed);
+            removed += 1;
+        }
+        drop(w);
+        if removed > 0 {
+            fsync_dir(&self.dir)?;
+            tracing::debug!(dir = %self.dir.display(), removed, through_lsn = lsn, "removed WAL files covered by a snapshot");
+        }
+        Ok(())
+    }
+
+    /// Total bytes of all WAL files.
+    pub fn size_bytes(&self) -> u64 {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    /// Number of WAL files on disk.
+    pub fn file_count(&self) -> usize {
+        let w = self.writer.lock();
+        w.sealed.len() + 1
+    }
+
+    /// Number of fsyncs done since open (group commit makes this smaller than `append_count`).
+    pub fn fsync_count(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// Number of records appended since open.
+    pub fn append_count(&self) -> u64 {
+        self.appends.load(Ordering::Relaxed)
+    }
+}

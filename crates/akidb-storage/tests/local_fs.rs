@@ -1,0 +1,179 @@
+//! LocalFs object store and the directory upload/download helpers; DLQ persistence.
+
+use std::sync::Arc;
+
+use akidb_storage::dlq::DeadLetterQueue;
+use akidb_storage::object_store::{download_dir, upload_dir, LocalFs, ObjectStore};
+use akidb_storage::snapshot::{verify_snapshot, write_snapshot, SnapshotRow};
+use bytes::Bytes;
+
+#[tokio::test]
+async fn put_get_list_head_delete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalFs::new(tmp.path().join("objects")).unwrap();
+    store
+        .put("a/b/one", Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    store
+        .put("a/b/two", Bytes::from_static(b"22"))
+        .await
+        .unwrap();
+    store.put("a/c", Bytes::from_static(b"333")).await.unwrap();
+    store
+        .put("a/b/one", Bytes::from_static(b"111"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get("a/b/one").await.unwrap(),
+        Bytes::from_static(b"111")
+    );
+    let keys: Vec<(String, u64)> = store
+        .list("a/b")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.key, m.size))
+        .collect();
+    assert_eq!(keys, vec![("a/b/one".into(), 3), ("a/b/two".into(), 2)]);
+    assert_eq!(store.list("a/").await.unwrap().len(), 3);
+    assert_eq!(store.list("").await.unwrap().len(), 3);
+    assert_eq!(store.list("zzz/").await.unwrap().len(), 0);
+    assert_eq!(store.head("a/c").await.unwrap().unwrap().size, 3);
+    assert!(store.head("a/nope").await.unwrap().is_none());
+    assert_eq!(
+        store.get("a/nope").await.unwrap_err().code(),
+        "object_not_found"
+    );
+    store.delete("a/b/one").await.unwrap();
+    store.delete("a/b/one").await.unwrap();
+    assert!(store.head("a/b/one").await.unwrap().is_none());
+
+    let src = tmp.path().join("src.bin");
+    std::fs::write(&src, vec![7u8; 100_000]).unwrap();
+    store.put_file("files/src.bin", &src).await.unwrap();
+    let dst = tmp.path().join("out/dst.bin");
+    store.get_to_file("files/src.bin", &dst).await.unwrap();
+    assert_eq!(std::fs::read(&dst).unwrap(), vec![7u8; 100_000]);
+    assert_eq!(
+        store
+            .get_to_file("files/none", &dst)
+            .await
+            .unwrap_err()
+            .code(),
+        "object_not_found"
+    );
+}
+
+#[tokio::test]
+async fn bad_keys_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalFs::new(tmp.path()).unwrap();
+    for key in ["", "/abs", "a/../b", "a//b", "./a", "a/"] {
+        let err = store.put(key, Bytes::from_static(b"x")).await.unwrap_err();
+        assert_eq!(err.code(), "invalid_object_key", "{key:?}");
+    }
+}
+
+#[tokio::test]
+async fn snapshot_dir_round_trip_and_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = LocalFs::new(tmp.path().join("objects")).unwrap();
+    let snap = tmp.path().join("snap");
+    let config = akidb_core::CollectionConfig::new("c", 3, akidb_core::Metric::L2);
+    let rows: Vec<SnapshotRow> = (0..100u64)
+        .map(|i| SnapshotRow {
+            id: i.into(),
+            vector: vec![i as f32; 3],
+            payload: Default::default(),
+        })
+        .collect();
+    write_snapshot(&snap, &config, 5, rows, serde_json::Value::Null).unwrap();
+    let keys = upload_dir(&store, &snap, "collections/c/snapshots/s1")
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.last().unwrap(),
+        "collections/c/snapshots/s1/manifest.json"
+    );
+    let back = tmp.path().join("back");
+    assert_eq!(
+        download_dir(&store, "collections/c/snapshots/s1", &back)
+            .await
+            .unwrap(),
+        2
+    );
+    verify_snapshot(&back).unwrap();
+
+    // Flip a byte of the stored Parquet object: the downloaded copy fails verification.
+    let key = "collections/c/snapshots/s1/points.parquet";
+    let mut bytes = store.get(key).await.unwrap().to_vec();
+    bytes[10] ^= 0xff;
+    store.put(key, Bytes::from(bytes)).await.unwrap();
+    let back2 = tmp.path().join("back2");
+    download_dir(&store, "collections/c/snapshots/s1", &back2)
+        .await
+        .unwrap();
+    let err = verify_snapshot(&back2).unwrap_err();
+    assert_eq!(err.code(), "data_corruption");
+    assert!(err.message().contains("points.parquet"), "{err}");
+
+    let err = download_dir(
+        &store,
+        "collections/c/snapshots/none",
+        &tmp.path().join("x"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "object_not_found");
+    assert!(!tmp.path().join("x").exists());
+}
+
+#[tokio::test]
+async fn dlq_persists_dedupes_and_drains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dlq_dir = tmp.path().join("dlq");
+    let file = tmp.path().join("data.bin");
+    std::fs::write(&file, b"payload").unwrap();
+    {
+        let dlq = DeadLetterQueue::open(&dlq_dir).unwrap();
+        assert!(dlq.is_empty());
+        let e1 = dlq.push("k/1", &file, "boom").unwrap();
+        assert_eq!(e1.attempts, 1);
+        let e1b = dlq.push("k/1", &file, "boom again").unwrap();
+        assert_eq!(e1b.id, e1.id);
+        assert_eq!(e1b.attempts, 2);
+        assert_eq!(e1b.first_failed_at, e1.first_failed_at);
+        dlq.push("k/2", &tmp.path().join("missing.bin"), "boom")
+            .unwrap();
+        assert_eq!(dlq.len(), 2);
+    }
+    // A garbage entry file is set aside, not fatal.
+    std::fs::write(dlq_dir.join("garbage.json"), b"{").unwrap();
+    let dlq = DeadLetterQueue::open(&dlq_dir).unwrap();
+    assert_eq!(dlq.len(), 2, "entries survive reopening");
+    assert!(dlq_dir.join("garbage.json.corrupt").exists());
+    let entry = dlq.list().into_iter().find(|e| e.key == "k/1").unwrap();
+    assert_eq!(entry.attempts, 2);
+    assert_eq!(entry.error, "boom again");
+
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFs::new(tmp.path().join("objects")).unwrap());
+    let report = dlq.retry_all(store.as_ref()).await;
+    assert_eq!(report.succeeded, 1);
+    assert_eq!(
+        report.failed, 1,
+        "the entry whose local file is gone fails honestly"
+    );
+    assert_eq!(report.remaining, 1);
+    assert!(report.errors[0].1.contains("missing.bin"));
+    assert_eq!(
+        store.get("k/1").await.unwrap(),
+        Bytes::from_static(b"payload")
+    );
+    let left = dlq.list();
+    assert_eq!(left[0].key, "k/2");
+    assert_eq!(left[0].attempts, 2);
+    assert!(dlq.remove(&left[0].id).unwrap());
+    assert!(!dlq.remove(&left[0].id).unwrap());
+    assert_eq!(DeadLetterQueue::open(&dlq_dir).unwrap().len(), 0);
+}

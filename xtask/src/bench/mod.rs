@@ -1,0 +1,24 @@
+//! `cargo xtask bench <suite>`: benchmark suites. Each suite lives in its own
+//! file (`bench/<suite>.rs`) with its own `Args` and `run`.
+
+mod engine;
+
+/// Arguments of `cargo xtask bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    suite: Suite,
+}
+
+#[derive(clap::Subcommand)]
+enum Suite {
+    /// Index speed and recall on dev-pydoc-50k (ours, hnsw_rs, hnswlib), build times, ingest rate.
+    Engine(engine::Args),
+}
+
+/// Runs `cargo xtask bench`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.suite {
+        Suite::Engine(a) => engine::run(a),
+    }
+}

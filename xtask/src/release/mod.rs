@@ -1,0 +1,1072 @@
+//! `cargo xtask release <version>`: the eight GA steps of DESIGN §8 — bump, changelog,
+//! commit + tag, image, chart, GitHub release, docs site, announcement.
+//!
+//! Without `--execute` it prints the plan (every file, tag, image reference, chart and API
+//! call) and changes nothing. With it, a preflight refuses bad input before anything changes,
+//! then each step runs with a progress line and is recorded in
+//! `target/release/<version>/state.json`; a rerun resumes at the first unfinished step, and
+//! every step checks the world before acting, so nothing is done twice.
+//! `cargo xtask release rollback <version>` undoes what can be undone.
+
+pub(crate) mod announce;
+pub(crate) mod bump;
+pub(crate) mod changelog;
+pub(crate) mod docs_site;
+pub(crate) mod git;
+pub(crate) mod github;
+pub(crate) mod oci;
+pub(crate) mod sbom;
+pub(crate) mod state;
+pub(crate) mod util;
+
+use crate::image::{self, Platform};
+use anyhow::{anyhow, bail, Context, Result};
+use oci::Registry;
+use serde_json::{json, Value};
+use state::{Failure, State, StepRecord};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use util::sh;
+
+/// The eight steps, in order.
+pub const STEPS: [&str; 8] = [
+    "bump",
+    "changelog",
+    "tag",
+    "image",
+    "chart",
+    "github",
+    "docs",
+    "announce",
+];
+
+fn step_name(s: &str) -> Result<String, String> {
+    let s = match s {
+        "commit" | "commit-tag" | "commit+tag" => "tag",
+        "release" | "gh" => "github",
+        other => other,
+    };
+    if STEPS.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "unknown step {s:?}; steps are {}",
+            STEPS.join(", ")
+        ))
+    }
+}
+
+/// Arguments of `cargo xtask release`.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    /// Version to release (semver, e.g. 2.1.0; a leading `v` is accepted).
+    #[arg(required = true)]
+    version: Option<String>,
+    /// Perform the release (default: print the plan and change nothing).
+    #[arg(long)]
+    execute: bool,
+    /// Start at this step (bump, changelog, tag, image, chart, github, docs, announce).
+    #[arg(long, value_parser = step_name, conflicts_with = "only")]
+    from: Option<String>,
+    /// Run only this step.
+    #[arg(long, value_parser = step_name)]
+    only: Option<String>,
+    /// Do not run the test suite in the preflight (say that it is already green).
+    #[arg(long)]
+    skip_tests: bool,
+    #[command(flatten)]
+    opts: Options,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// Undo a release: delete the tag, revert an unpushed bump commit, delete a draft
+    /// GitHub release, and list what cannot be undone (pushed images, charts, docs).
+    Rollback {
+        /// The version whose release to undo.
+        version: String,
+        #[command(flatten)]
+        opts: Options,
+    },
+}
+
+/// Endpoints and inputs shared by the release and its rollback.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Options {
+    /// Workspace root to release (default: this repository).
+    #[arg(long)]
+    pub workspace: Option<PathBuf>,
+    /// Registry for image and chart: `HOST[:PORT][/NAMESPACE]` (loopback hosts use http).
+    #[arg(long, env = "AKIDB_REGISTRY", default_value = "ghcr.io/akidb")]
+    pub registry: String,
+    /// Use plain http for a non-loopback registry.
+    #[arg(long)]
+    pub insecure_registry: bool,
+    /// GitHub REST API base URL.
+    #[arg(
+        long = "github-api",
+        env = "GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api: String,
+    /// GitHub repository `owner/name` (default: from `repository` in Cargo.toml).
+    #[arg(long, env = "AKIDB_GITHUB_REPO")]
+    pub repo: Option<String>,
+    /// The branch releases are cut from.
+    #[arg(long, env = "AKIDB_RELEASE_BRANCH", default_value = "main")]
+    pub branch: String,
+    /// Prebuilt binaries for the image: `linux/amd64=PATH`, `linux/arm64=PATH`.
+    #[arg(long = "binary", value_name = "PLATFORM=PATH")]
+    pub binaries: Vec<String>,
+    /// Webhook that receives the short announcement (JSON POST); none = drafts only.
+    #[arg(long, env = "AKIDB_ANNOUNCE_WEBHOOK")]
+    pub webhook: Option<String>,
+}
+
+/// Runs `cargo xtask release`.
+pub fn run(args: Args) -> Result<()> {
+    if let Some(Action::Rollback { version, opts }) = args.action {
+        return rollback(&version, &opts);
+    }
+    let version = args
+        .version
+        .context("give the version to release, e.g. `cargo xtask release 2.1.0`")?;
+    let ctx = Ctx::new(&version, &args.opts)?;
+    let mut st = State::load(&ctx.out, &ctx.v)?;
+    let selected: Vec<&'static str> = match (&args.only, &args.from) {
+        (Some(o), _) => STEPS.iter().copied().filter(|s| s == o).collect(),
+        (None, Some(f)) => STEPS.iter().copied().skip_while(|s| s != f).collect(),
+        (None, None) => STEPS.iter().copied().filter(|s| !st.done(s)).collect(),
+    };
+    if selected.is_empty() {
+        println!(
+            "release {} is complete (all steps recorded in {}); use --only/--from to redo a step",
+            ctx.v,
+            st.path().display()
+        );
+        return Ok(());
+    }
+    let run_tests = args.execute && !args.skip_tests && selected.contains(&"bump");
+    let problems = preflight(&ctx, &st, &selected)?;
+    if !args.execute {
+        print_plan(&ctx, &st, &selected, &problems, args.skip_tests)?;
+        if !problems.is_empty() {
+            bail!(
+                "preflight found {} problem(s); fix them before running with --execute",
+                problems.len()
+            );
+        }
+        return Ok(());
+    }
+    report_problems(&problems)?;
+    if run_tests {
+        let t = Instant::now();
+        println!("preflight: running the test suite (--skip-tests if it is already green)");
+        run_test_suite(&ctx.root)?;
+        println!("preflight: tests green ({:.1}s)", t.elapsed().as_secs_f64());
+    }
+    if let Some(f) = &st.failure {
+        println!(
+            "resuming release {} (last run failed at step {}: {})",
+            ctx.v,
+            f.step,
+            first_line(&f.error)
+        );
+    }
+    let total = Instant::now();
+    for step in &selected {
+        let n = STEPS.iter().position(|s| s == step).unwrap_or(0) + 1;
+        let t = Instant::now();
+        println!("[{n}/8] {step} …");
+        match run_step(&ctx, &st, step) {
+            Ok(outputs) => {
+                let ms = t.elapsed().as_millis() as u64;
+                println!("[{n}/8] {step} done in {:.1}s", ms as f64 / 1000.0);
+                st.steps.insert(
+                    step.to_string(),
+                    StepRecord {
+                        finished_at: util::rfc3339(util::now_epoch()),
+                        duration_ms: ms,
+                        outputs,
+                    },
+                );
+                st.failure = None;
+                st.save()?;
+            }
+            Err(e) => {
+                println!(
+                    "[{n}/8] {step} FAILED after {:.1}s",
+                    t.elapsed().as_secs_f64()
+                );
+                st.failure = Some(Failure {
+                    step: step.to_string(),
+                    error: format!("{e:#}"),
+                    at: util::rfc3339(util::now_epoch()),
+                });
+                st.save()?;
+                return Err(e.context(format!(
+                    "release step {n} ({step}) failed; fix the cause and rerun `cargo xtask release {} --execute` to resume at {step} (state: {})",
+                    ctx.v,
+                    st.path().display()
+                )));
+            }
+        }
+    }
+    println!(
+        "release {} finished in {:.1}s",
+        ctx.v,
+        total.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+fn run_test_suite(root: &Path) -> Result<()> {
+    let xtask = root.join("xtask/Cargo.toml").exists();
+    let args: Vec<&str> = if xtask {
+        vec!["xtask", "test"]
+    } else {
+        vec!["test", "--workspace"]
+    };
+    let status = duct::cmd("cargo", &args)
+        .dir(root)
+        .unchecked()
+        .run()
+        .context("cannot run cargo")?
+        .status;
+    if !status.success() {
+        bail!(
+            "`cargo {}` failed: fix the tests before releasing (nothing was changed)",
+            args.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// Everything the steps need, resolved once.
+pub struct Ctx {
+    root: PathBuf,
+    version: semver::Version,
+    v: String,
+    tag: String,
+    out: PathBuf,
+    opts: Options,
+    registry: Registry,
+}
+
+impl Ctx {
+    fn new(version: &str, opts: &Options) -> Result<Self> {
+        let raw = version.trim().trim_start_matches('v');
+        let parsed = semver::Version::parse(raw).map_err(|e| {
+            anyhow!("{version:?} is not a semantic version ({e}); use MAJOR.MINOR.PATCH, e.g. 2.1.0 (nothing was changed)")
+        })?;
+        let root = util::workspace_root(opts.workspace.as_deref())?;
+        let v = parsed.to_string();
+        Ok(Ctx {
+            out: root.join("target/release").join(&v),
+            tag: format!("v{v}"),
+            registry: Registry::parse(&opts.registry, opts.insecure_registry)?,
+            root,
+            version: parsed,
+            v,
+            opts: opts.clone(),
+        })
+    }
+
+    fn github(&self) -> Result<github::GitHub> {
+        let (owner, repo) = self.repo()?;
+        let token = std::env::var("GITHUB_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .context(
+                "GITHUB_TOKEN is not set: export a token with `contents: write` on the repository",
+            )?;
+        Ok(github::GitHub {
+            api: self.opts.github_api.trim_end_matches('/').to_string(),
+            owner,
+            repo,
+            token,
+        })
+    }
+
+    fn repo(&self) -> Result<(String, String)> {
+        let spec = match &self.opts.repo {
+            Some(r) => r.clone(),
+            None => {
+                let doc: toml_edit::DocumentMut =
+                    util::read(&self.root.join("Cargo.toml"))?.parse()?;
+                doc.get("workspace")
+                    .and_then(|w| w.get("package"))
+                    .and_then(|p| p.get("repository"))
+                    .and_then(|r| r.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            }
+        };
+        github::parse_repo(&spec).with_context(|| {
+            format!("cannot tell the GitHub repository from {spec:?}: pass --repo OWNER/NAME")
+        })
+    }
+
+    fn changelog_path(&self) -> PathBuf {
+        self.root.join("CHANGELOG.md")
+    }
+
+    fn image_ref(&self) -> String {
+        format!("{}:{}", self.registry.display("akidb"), self.v)
+    }
+
+    fn chart_ref(&self) -> String {
+        format!("oci://{}", self.registry.display("charts/akidb"))
+    }
+
+    fn release_files(&self) -> Vec<String> {
+        bump::FILES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(std::iter::once("CHANGELOG.md".to_string()))
+            .collect()
+    }
+}
+
+/// One preflight failure with what to do about it.
+struct Problem {
+    what: String,
+    fix: String,
+}
+
+fn report_problems(problems: &[Problem]) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "preflight refused the release ({} problem(s)); nothing was changed:",
+        problems.len()
+    );
+    for p in problems {
+        msg.push_str(&format!("\n  ✗ {}\n    → {}", p.what, p.fix));
+    }
+    bail!(msg)
+}
+
+fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut add = |what: String, fix: &str| {
+        problems.push(Problem {
+            what,
+            fix: fix.to_string(),
+        })
+    };
+    let has = |s: &str| selected.contains(&s);
+    let root = &ctx.root;
+
+    if sh(root, "git", &["rev-parse", "--git-dir"]).is_err() {
+        add(
+            format!("{} is not a git repository", root.display()),
+            "run the release from the AkiDB checkout (or --workspace DIR)",
+        );
+        return Ok(problems);
+    }
+    if git::origin_url(root).is_err() {
+        add(
+            "the repository has no `origin` remote".into(),
+            "git remote add origin <url>",
+        );
+    }
+    // Tree: clean, except for our own edits when a previous run already bumped.
+    let dirty = git::dirty_paths(root)?;
+    let allowed = ctx.release_files();
+    let foreign: Vec<&String> = dirty
+        .iter()
+        .filter(|p| !(st.done("bump") && allowed.contains(p)))
+        .collect();
+    if !foreign.is_empty() {
+        add(
+            format!(
+                "the working tree is dirty: {}",
+                foreign
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "commit or stash these changes first (git status)",
+        );
+    }
+    match git::branch(root) {
+        Ok(b) if b == ctx.opts.branch => {}
+        Ok(b) => add(
+            format!(
+                "on branch {b:?}, releases are cut from {:?}",
+                ctx.opts.branch
+            ),
+            &format!("git switch {} (or pass --branch)", ctx.opts.branch),
+        ),
+        Err(e) => add(
+            format!("cannot read the current branch: {e}"),
+            "make at least one commit",
+        ),
+    }
+    match bump::current_version(root) {
+        Ok(cur) => {
+            if cur > ctx.version {
+                add(
+                    format!("{} is lower than the current version {cur}", ctx.v),
+                    "choose a version greater than the current one",
+                );
+            } else if cur == ctx.version && has("bump") && !st.done("bump") {
+                add(
+                    format!("the workspace is already at {cur}"),
+                    "choose a greater version, or resume an existing release with --from <step>",
+                );
+            }
+        }
+        Err(e) => add(
+            format!("{e:#}"),
+            "fix Cargo.toml ([workspace.package] version)",
+        ),
+    }
+    if has("bump") || has("chart") {
+        for f in ["helm/akidb/Chart.yaml", "helm/akidb/values.yaml"] {
+            if !root.join(f).exists() {
+                add(
+                    format!("{f} is missing"),
+                    "the chart must exist before a release",
+                );
+            }
+        }
+    }
+    if has("bump") && !root.join("flake.nix").exists() {
+        add(
+            "flake.nix is missing".into(),
+            "the flake carries the version too; add it before releasing",
+        );
+    }
+    if has("changelog") && !st.done("changelog") {
+        let text = std::fs::read_to_string(ctx.changelog_path()).unwrap_or_default();
+        if changelog::section(&text, &ctx.v).is_none() {
+            let last = git::last_tag(root);
+            let commits = git::commits_since(root, last.as_deref()).unwrap_or_default();
+            let user_commits = commits
+                .iter()
+                .filter(|c| !c.subject.starts_with("chore(release)"))
+                .count();
+            if user_commits == 0 && changelog::unreleased_entries(&text).is_empty() {
+                add(
+                    format!("nothing to release: no commits since {} and no Unreleased changelog entries", last.as_deref().unwrap_or("the start")),
+                    "land the changes first, or add entries under ## [Unreleased] in CHANGELOG.md",
+                );
+            }
+        }
+    }
+    // An existing tag is fine only if it is the one a previous run of this release made.
+    // Without a state file (e.g. `--only image` on another machine) a tag at HEAD is the
+    // release commit's, as long as this run does not bump again.
+    let ours = st
+        .outputs("tag")
+        .and_then(|o| o["commit"].as_str())
+        .map(str::to_string)
+        .or_else(|| (!has("bump")).then(|| git::head(root).ok()).flatten());
+    let local = git::local_tag_commit(root, &ctx.tag);
+    let remote = git::remote_tag_commit(root, &ctx.tag).unwrap_or(None);
+    for (where_, c) in [("locally", local), ("on origin", remote)] {
+        if let Some(c) = c {
+            if ours.as_deref() != Some(c.as_str()) {
+                add(
+                    format!("tag {} already exists {where_} at {} (not made by this release)", ctx.tag, &c[..c.len().min(12)]),
+                    "pick another version, or delete the stale tag (git tag -d / git push origin :refs/tags/<tag>)",
+                );
+            }
+        }
+    }
+    if has("github")
+        && std::env::var("GITHUB_TOKEN")
+            .map(|t| t.trim().is_empty())
+            .unwrap_or(true)
+    {
+        add(
+            "GITHUB_TOKEN is not set (the github step needs it)".into(),
+            "export GITHUB_TOKEN=<token with contents:write>",
+        );
+    }
+    if has("github") {
+        if let Err(e) = ctx.repo() {
+            add(format!("{e:#}"), "pass --repo OWNER/NAME");
+        }
+    }
+    if (has("image") || has("chart")) && !ctx.registry.insecure {
+        let user = std::env::var("AKIDB_REGISTRY_USERNAME").is_ok();
+        let pass = std::env::var("AKIDB_REGISTRY_PASSWORD").is_ok();
+        if !(user && pass) {
+            add(
+                format!("registry {} needs credentials", ctx.registry.host),
+                "export AKIDB_REGISTRY_USERNAME and AKIDB_REGISTRY_PASSWORD (or --registry a loopback registry)",
+            );
+        }
+    }
+    if has("image") {
+        match image::parse_binary_args(&ctx.opts.binaries) {
+            Ok(given) => {
+                if !given.contains_key(&Platform::Arm64) {
+                    if let Some(p) = image::arm64_toolchain_problem() {
+                        add(
+                            format!("linux/arm64 cannot be built: {p}"),
+                            "the release never ships an index without arm64",
+                        );
+                    }
+                }
+            }
+            Err(e) => add(format!("{e:#}"), "fix --binary PLATFORM=PATH"),
+        }
+    }
+    if has("docs") && docs_site::pages(root).map(|p| p.is_empty()).unwrap_or(true) {
+        add(
+            "docs/ has no Markdown pages".into(),
+            "write the docs before releasing",
+        );
+    }
+    Ok(problems)
+}
+
+fn print_plan(
+    ctx: &Ctx,
+    st: &State,
+    selected: &[&str],
+    problems: &[Problem],
+    skip_tests: bool,
+) -> Result<()> {
+    let cur = bump::current_version(&ctx.root)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| "?".into());
+    println!(
+        "Release plan for AkiDB {} (current {cur}) in {}",
+        ctx.v,
+        ctx.root.display()
+    );
+    println!("This is a dry run: nothing is changed. Add --execute to perform it.\n");
+    println!("Preflight:");
+    if problems.is_empty() {
+        println!(
+            "  ✓ clean tree, branch {}, version order, changes to release, tag free, credentials",
+            ctx.opts.branch
+        );
+    }
+    for p in problems {
+        println!("  ✗ {}\n    → {}", p.what, p.fix);
+    }
+    if skip_tests {
+        println!("  - tests: skipped (--skip-tests)");
+    } else if selected.contains(&"bump") {
+        println!("  - tests: would run `cargo xtask test` (or `cargo test --workspace`) before any change");
+    }
+    println!("\nState file: {}", st.path().display());
+    for step in STEPS {
+        let n = STEPS.iter().position(|s| *s == step).unwrap_or(0) + 1;
+        if !selected.contains(&step) {
+            let why = if st.done(step) {
+                "done in a previous run"
+            } else {
+                "not selected"
+            };
+            println!("\n{n}. {step} — skipped ({why})");
+            continue;
+        }
+        println!("\n{n}. {step}");
+        for line in describe(ctx, step).unwrap_or_else(|e| vec![format!("cannot plan: {e:#}")]) {
+            println!("   {line}");
+        }
+    }
+    Ok(())
+}
+
+fn describe(ctx: &Ctx, step: &str) -> Result<Vec<String>> {
+    let root = &ctx.root;
+    let v = &ctx.v;
+    let out = |p: &str| ctx.out.join(p).display().to_string();
+    Ok(match step {
+        "bump" => {
+            let cur = bump::current_version(root)?.to_string();
+            match bump::plan(root, &cur, v) {
+                Ok(edits) => edits
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "edit {}: {}{}",
+                            e.file,
+                            e.what,
+                            if e.changed { "" } else { " (already)" }
+                        )
+                    })
+                    .collect(),
+                Err(e) => vec![format!("cannot plan the bump: {e:#}")],
+            }
+        }
+        "changelog" => {
+            let last = git::last_tag(root);
+            let commits = git::commits_since(root, last.as_deref())?;
+            let text = std::fs::read_to_string(ctx.changelog_path()).ok();
+            let groups = changelog::group(
+                &commits,
+                &changelog::unreleased_entries(text.as_deref().unwrap_or("")),
+            );
+            let mut l = vec![format!(
+                "write section \"## [{v}] - {}\" into CHANGELOG.md from {} commit(s) since {}",
+                util::date(util::now_epoch()),
+                commits.len(),
+                last.as_deref().unwrap_or("the first commit")
+            )];
+            for (h, items) in groups {
+                l.push(format!("  ### {h}: {}", items.join("; ")));
+            }
+            l
+        }
+        "tag" => vec![
+            format!(
+                "git add {} && git commit -m \"chore(release): v{v}\"",
+                ctx.release_files().join(" ")
+            ),
+            format!("git tag -a {} -m \"AkiDB {v}\"", ctx.tag),
+            format!(
+                "git push --atomic origin HEAD:refs/heads/{} refs/tags/{}",
+                ctx.opts.branch, ctx.tag
+            ),
+        ],
+        "image" => {
+            let mut l = Vec::new();
+            let given = image::parse_binary_args(&ctx.opts.binaries).unwrap_or_default();
+            for p in Platform::ALL {
+                l.push(match given.get(&p) {
+                    Some(b) => format!("{}: use prebuilt {}", p.oci(), b.display()),
+                    None => format!(
+                        "{}: cargo build --release -p akidb-server --bin akidb --target {}",
+                        p.oci(),
+                        p.triple()
+                    ),
+                });
+            }
+            l.push(format!(
+                "copy binaries to {}/akidb-linux-{{amd64,arm64}}",
+                out("dist")
+            ));
+            l.push(format!("assemble reproducible layers (SOURCE_DATE_EPOCH = release commit time) and write the OCI layout {}", out("oci")));
+            l.push(format!(
+                "push blobs (skipping existing) and manifests by digest to {}",
+                ctx.registry.display("akidb")
+            ));
+            l.push(format!(
+                "push the OCI index (linux/amd64, linux/arm64) as {}",
+                ctx.image_ref()
+            ));
+            l
+        }
+        "chart" => vec![
+            format!(
+                "package helm/akidb into {}/akidb-{v}.tgz and {}/index.yaml",
+                out("chart"),
+                out("chart")
+            ),
+            format!(
+                "push {}:{v} (config {}, layer {})",
+                ctx.chart_ref(),
+                oci::HELM_CONFIG_MT,
+                oci::HELM_LAYER_MT
+            ),
+        ],
+        "github" => {
+            let (o, r) = ctx.repo().unwrap_or_else(|_| ("?".into(), "?".into()));
+            let api = ctx.opts.github_api.trim_end_matches('/');
+            vec![
+                format!("GET {api}/repos/{o}/{r}/releases/tags/{}", ctx.tag),
+                format!("POST {api}/repos/{o}/{r}/releases (draft, notes = changelog section) — or PATCH the existing one"),
+                "DELETE assets with the same names (a rerun replaces them)".into(),
+                format!("POST <upload_url>?name=… for akidb-{v}.tgz, akidb-{v}-linux-amd64, akidb-{v}-linux-arm64, akidb-{v}.cdx.json, SHA256SUMS"),
+                format!("PATCH {api}/repos/{o}/{r}/releases/<id> draft=false"),
+            ]
+        }
+        "docs" => {
+            let pages = docs_site::pages(root).unwrap_or_default();
+            vec![
+                format!(
+                    "render {} page(s) from docs/ into {}",
+                    pages.len(),
+                    out("site")
+                ),
+                format!(
+                    "commit to gh-pages of {} and push (skipped when unchanged)",
+                    git::origin_url(root).unwrap_or_default()
+                ),
+            ]
+        }
+        "announce" => vec![
+            format!(
+                "write {}/release-post.md and {}/short-post.txt",
+                out("announce"),
+                out("announce")
+            ),
+            match &ctx.opts.webhook {
+                Some(w) => format!("POST the short post to {w}"),
+                None => "no webhook configured: drafts only".into(),
+            },
+        ],
+        _ => Vec::new(),
+    })
+}
+
+fn run_step(ctx: &Ctx, st: &State, step: &str) -> Result<Value> {
+    match step {
+        "bump" => step_bump(ctx),
+        "changelog" => step_changelog(ctx),
+        "tag" => step_tag(ctx),
+        "image" => step_image(ctx),
+        "chart" => step_chart(ctx),
+        "github" => step_github(ctx),
+        "docs" => step_docs(ctx),
+        "announce" => step_announce(ctx, st),
+        other => bail!("unknown step {other}"),
+    }
+}
+
+fn step_bump(ctx: &Ctx) -> Result<Value> {
+    let cur = bump::current_version(&ctx.root)?.to_string();
+    let edits = bump::plan(&ctx.root, &cur, &ctx.v)?;
+    let written = bump::apply(&ctx.root, &edits)?;
+    for w in &written {
+        println!("      edited {}", w.display());
+    }
+    Ok(
+        json!({"from": cur, "to": ctx.v, "files": edits.iter().filter(|e| e.changed).map(|e| e.file.clone()).collect::<Vec<_>>()}),
+    )
+}
+
+fn step_changelog(ctx: &Ctx) -> Result<Value> {
+    let path = ctx.changelog_path();
+    let existing = std::fs::read_to_string(&path).ok();
+    if let Some(sec) = existing
+        .as_deref()
+        .and_then(|t| changelog::section(t, &ctx.v))
+    {
+        return Ok(json!({"already": true, "lines": sec.lines().count()}));
+    }
+    let last = git::last_tag(&ctx.root);
+    let commits = git::commits_since(&ctx.root, last.as_deref())?;
+    let groups = changelog::group(
+        &commits,
+        &changelog::unreleased_entries(existing.as_deref().unwrap_or("")),
+    );
+    let section = changelog::render_section(&ctx.v, &util::date(util::now_epoch()), &groups);
+    let text = changelog::insert(existing.as_deref(), &section)?;
+    util::write_atomic(&path, text.as_bytes())?;
+    Ok(
+        json!({"since": last, "commits": commits.len(), "entries": groups.iter().map(|g| g.1.len()).sum::<usize>()}),
+    )
+}
+
+fn step_tag(ctx: &Ctx) -> Result<Value> {
+    let root = &ctx.root;
+    let allowed = ctx.release_files();
+    let dirty = git::dirty_paths(root)?;
+    let foreign: Vec<_> = dirty.iter().filter(|p| !allowed.contains(p)).collect();
+    if !foreign.is_empty() {
+        bail!("refusing to commit: the tree has changes outside the release files: {foreign:?}");
+    }
+    let mut committed = false;
+    if !dirty.is_empty() {
+        let mut args = vec!["add", "--"];
+        args.extend(dirty.iter().map(String::as_str));
+        sh(root, "git", &args)?;
+        sh(
+            root,
+            "git",
+            &["commit", "-q", "-m", &format!("chore(release): v{}", ctx.v)],
+        )?;
+        committed = true;
+    }
+    let head = git::head(root)?;
+    match git::local_tag_commit(root, &ctx.tag) {
+        Some(c) if c == head => {}
+        Some(c) => bail!("tag {} exists at {c}, not at the release commit {head}; delete it or pick another version", ctx.tag),
+        None => {
+            sh(root, "git", &["tag", "-a", &ctx.tag, "-m", &format!("AkiDB {}", ctx.v)])?;
+        }
+    }
+    if let Some(c) = git::remote_tag_commit(root, &ctx.tag)? {
+        if c != head {
+            bail!(
+                "tag {} on origin points at {c}, not at the release commit {head}",
+                ctx.tag
+            );
+        }
+    }
+    sh(
+        root,
+        "git",
+        &[
+            "push",
+            "-q",
+            "--atomic",
+            "origin",
+            &format!("HEAD:refs/heads/{}", ctx.opts.branch),
+            &format!("refs/tags/{}", ctx.tag),
+        ],
+    )?;
+    Ok(json!({"commit": head, "tag": ctx.tag, "new_commit": committed}))
+}
+
+fn step_image(ctx: &Ctx) -> Result<Value> {
+    let binaries = image::resolve_binaries(&ctx.root, &ctx.opts.binaries, &ctx.out.join("dist"))?;
+    let spec = image::ImageSpec::from_workspace(&ctx.root, &ctx.v)?;
+    let built = image::build(&spec, &binaries, &ctx.out.join("oci"))?;
+    for p in &built.platforms {
+        println!(
+            "      {} {} ({:.1} MB)",
+            p.platform.oci(),
+            p.manifest.digest,
+            p.compressed_bytes() as f64 / 1e6
+        );
+    }
+    let mut report = util::runtime()?.block_on(image::push(&built, &ctx.registry))?;
+    println!("      pushed {}", report["index"].as_str().unwrap_or(""));
+    report["layout"] = json!(built.layout);
+    report["source_date_epoch"] = json!(spec.epoch);
+    Ok(report)
+}
+
+fn chart_package(ctx: &Ctx) -> Result<crate::chart::ChartPackage> {
+    let epoch = image::source_date_epoch(&ctx.root)?;
+    crate::chart::package(&ctx.root.join("helm/akidb"), &ctx.out.join("chart"), epoch)
+}
+
+fn step_chart(ctx: &Ctx) -> Result<Value> {
+    let pkg = chart_package(ctx)?;
+    if pkg.version != ctx.v {
+        bail!(
+            "helm/akidb/Chart.yaml has version {}, expected {} (run the bump step)",
+            pkg.version,
+            ctx.v
+        );
+    }
+    let mut report = util::runtime()?.block_on(crate::chart::push(&pkg, &ctx.registry))?;
+    println!(
+        "      pushed {} (sha256:{})",
+        report["ref"].as_str().unwrap_or(""),
+        pkg.digest
+    );
+    report["tgz"] = json!(pkg.tgz_path);
+    report["digest"] = json!(format!("sha256:{}", pkg.digest));
+    Ok(report)
+}
+
+fn release_notes(ctx: &Ctx) -> Result<String> {
+    let text = util::read(&ctx.changelog_path())?;
+    let sec = changelog::section(&text, &ctx.v).with_context(|| {
+        format!(
+            "CHANGELOG.md has no section for {} (run the changelog step)",
+            ctx.v
+        )
+    })?;
+    Ok(changelog::notes(&sec))
+}
+
+fn step_github(ctx: &Ctx) -> Result<Value> {
+    let gh = ctx.github()?;
+    let notes = release_notes(ctx)?;
+    let pkg = chart_package(ctx)?;
+    let mut assets: Vec<(String, Vec<u8>)> =
+        vec![(format!("akidb-{}.tgz", ctx.v), pkg.tgz.clone())];
+    for p in Platform::ALL {
+        let path = ctx
+            .out
+            .join("dist")
+            .join(format!("akidb-linux-{}", p.arch()));
+        let data = std::fs::read(&path).with_context(|| {
+            format!(
+                "{} is missing: run the image step first (it stages the binaries)",
+                path.display()
+            )
+        })?;
+        assets.push((format!("akidb-{}-linux-{}", ctx.v, p.arch()), data));
+    }
+    let epoch = image::source_date_epoch(&ctx.root)?;
+    let sbom = sbom::generate(&ctx.root, &ctx.v, epoch)?;
+    assets.push((
+        format!("akidb-{}.cdx.json", ctx.v),
+        serde_json::to_vec_pretty(&sbom)?,
+    ));
+    let mut sums: Vec<String> = assets
+        .iter()
+        .map(|(n, d)| format!("{}  {n}\n", util::sha256_hex(d)))
+        .collect();
+    sums.sort_by(|a, b| a[66..].cmp(&b[66..]));
+    assets.push(("SHA256SUMS".into(), sums.concat().into_bytes()));
+    for (n, d) in &assets {
+        util::write_atomic(&ctx.out.join("assets").join(n), d)?;
+    }
+    let commit = git::head(&ctx.root)?;
+    let report = util::runtime()?.block_on(gh.publish(
+        &ctx.tag,
+        &commit,
+        &format!("AkiDB {}", ctx.v),
+        &notes,
+        &assets,
+    ))?;
+    println!(
+        "      release {} {} with {} assets",
+        report["release_id"],
+        if report["created"] == json!(true) {
+            "created"
+        } else {
+            "updated"
+        },
+        assets.len()
+    );
+    Ok(report)
+}
+
+fn step_docs(ctx: &Ctx) -> Result<Value> {
+    let site = ctx.out.join("site");
+    let pages = docs_site::build(&ctx.root, &site, &ctx.v)?;
+    let epoch = image::source_date_epoch(&ctx.root)?;
+    let mut report = docs_site::publish(&ctx.root, &site, &ctx.v, epoch)?;
+    println!(
+        "      gh-pages {} ({} files)",
+        report["commit"].as_str().unwrap_or(""),
+        pages.len()
+    );
+    report["files"] = json!(pages.len());
+    Ok(report)
+}
+
+fn step_announce(ctx: &Ctx, st: &State) -> Result<Value> {
+    let notes = release_notes(ctx)?;
+    let links = announce::Links {
+        release_url: st
+            .outputs("github")
+            .and_then(|o| o["html_url"].as_str())
+            .map(str::to_string),
+        image: Some(ctx.image_ref()),
+        chart: Some(ctx.chart_ref()),
+    };
+    announce::announce(
+        &ctx.out.join("announce"),
+        &ctx.v,
+        &notes,
+        &links,
+        ctx.opts.webhook.as_deref(),
+    )
+}
+
+fn rollback(version: &str, opts: &Options) -> Result<()> {
+    let ctx = Ctx::new(version, opts)?;
+    let st = State::load(&ctx.out, &ctx.v)?;
+    let root = &ctx.root;
+    let mut done = Vec::new();
+    let mut cannot = Vec::new();
+
+    match ctx.github() {
+        Ok(gh) => match util::runtime()?.block_on(gh.delete_draft(&ctx.tag)) {
+            Ok((true, s)) => done.push(s),
+            Ok((false, s)) => cannot.push(s),
+            Err(e) => cannot.push(format!("GitHub release not checked: {e:#}")),
+        },
+        Err(e) => cannot.push(format!("GitHub release not checked: {e:#}")),
+    }
+    if git::remote_tag_commit(root, &ctx.tag)
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        sh(
+            root,
+            "git",
+            &["push", "-q", "origin", &format!(":refs/tags/{}", ctx.tag)],
+        )?;
+        done.push(format!("deleted tag {} on origin", ctx.tag));
+    }
+    if git::local_tag_commit(root, &ctx.tag).is_some() {
+        sh(root, "git", &["tag", "-d", &ctx.tag])?;
+        done.push(format!("deleted local tag {}", ctx.tag));
+    }
+    let head = git::head(root)?;
+    let subject = sh(root, "git", &["log", "-1", "--format=%s"])?;
+    if subject == format!("chore(release): v{}", ctx.v) {
+        if git::pushed(root, &ctx.opts.branch, &head) {
+            cannot.push(format!(
+                "the release commit {} is already on origin/{}: revert it with `git revert {}` and push",
+                &head[..12],
+                ctx.opts.branch,
+                &head[..12]
+            ));
+        } else {
+            sh(root, "git", &["reset", "-q", "--keep", "HEAD~1"])?;
+            done.push(format!(
+                "removed the unpushed release commit {}",
+                &head[..12]
+            ));
+        }
+    } else {
+        let dirty = git::dirty_paths(root)?;
+        let ours: Vec<String> = dirty
+            .into_iter()
+            .filter(|p| ctx.release_files().contains(p))
+            .collect();
+        if !ours.is_empty() && st.done("bump") {
+            for f in &ours {
+                if sh(root, "git", &["cat-file", "-e", &format!("HEAD:{f}")]).is_ok() {
+                    sh(root, "git", &["checkout", "HEAD", "--", f])?;
+                } else {
+                    std::fs::remove_file(root.join(f))?;
+                }
+            }
+            done.push(format!(
+                "restored the uncommitted release edits: {}",
+                ours.join(", ")
+            ));
+        }
+    }
+    if let Some(o) = st.outputs("image") {
+        cannot.push(format!("pushed image {} stays in the registry (delete it by digest in the registry if it must go)", o["index"].as_str().unwrap_or("?")));
+    }
+    if let Some(o) = st.outputs("chart") {
+        cannot.push(format!(
+            "pushed chart {} stays in the registry",
+            o["ref"].as_str().unwrap_or("?")
+        ));
+    }
+    if let Some(o) = st.outputs("docs") {
+        cannot.push(format!(
+            "gh-pages commit {} stays (republish the previous release's docs to revert)",
+            o["commit"].as_str().unwrap_or("?")
+        ));
+    }
+    if st
+        .outputs("announce")
+        .map(|o| !o["webhook_status"].is_null())
+        .unwrap_or(false)
+    {
+        cannot.push("the webhook announcement was already posted".into());
+    }
+    if st.path().exists() {
+        let to = st
+            .path()
+            .with_file_name(format!("state.rolled-back-{}.json", util::now_epoch()));
+        std::fs::rename(st.path(), &to)?;
+        done.push(format!("moved the state file to {}", to.display()));
+    }
+    println!("Rollback of release {}:", ctx.v);
+    for d in &done {
+        println!("  ✓ {d}");
+    }
+    if done.is_empty() {
+        println!("  (nothing to undo)");
+    }
+    for c in &cannot {
+        println!("  ✗ cannot undo: {c}");
+    }
+    Ok(())
+}

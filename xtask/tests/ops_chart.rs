@@ -1,0 +1,635 @@
+//! The Helm chart, linted and rendered with the real Helm v4 library (PyPI `helm-python-sdk`
+//! through xtask/scripts/helm_tool.py), every manifest validated by `kubernetes-validate
+//! --strict`, and assertions on the rendered objects.
+
+mod ops_support;
+
+use ops_support::{helm_tool, pythonpath, text, workspace};
+use serde_json::Value;
+use std::process::Command;
+
+const FULL: &str = "helm/akidb/ci/s3-ingress-autoscaling-values.yaml";
+const EXISTING: &str = "helm/akidb/ci/existing-secrets-values.yaml";
+
+struct Rendered {
+    objects: Vec<Value>,
+    notes: String,
+}
+
+impl Rendered {
+    fn kind(&self, kind: &str) -> Vec<&Value> {
+        self.objects.iter().filter(|o| o["kind"] == kind).collect()
+    }
+    fn one(&self, kind: &str) -> &Value {
+        let v = self.kind(kind);
+        assert_eq!(v.len(), 1, "exactly one {kind}: {}", v.len());
+        v[0]
+    }
+    fn container(&self) -> &Value {
+        &self.one("StatefulSet")["spec"]["template"]["spec"]["containers"][0]
+    }
+    fn env(&self, name: &str) -> Option<&Value> {
+        self.container()["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+    }
+}
+
+/// Renders the chart with `values` files, validates every manifest with kubernetes-validate --strict.
+fn render(values: &[&str]) -> Rendered {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "template",
+        "helm/akidb",
+        "--name",
+        "akidb",
+        "--namespace",
+        "vectors",
+    ];
+    for v in values {
+        args.extend(["-f", v]);
+    }
+    let out_dir = dir.path().to_str().unwrap().to_string();
+    let mut with_dir = args.clone();
+    with_dir.extend(["--out-dir", &out_dir]);
+    let out = helm_tool(&with_dir);
+    assert!(out.status.success(), "render {values:?}: {}", text(&out));
+
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.to_str().unwrap().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "rendered too few manifests: {files:?}");
+    let validate = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict"])
+        .args(&files)
+        .env("PYTHONPATH", pythonpath())
+        .output()
+        .expect("python3 runs");
+    let report = String::from_utf8_lossy(&validate.stdout).to_string()
+        + &String::from_utf8_lossy(&validate.stderr);
+    // kubernetes-validate exits 0 even when a resource fails: read its report.
+    assert!(
+        !report.contains("ERROR") && !report.contains("FATAL"),
+        "kubernetes-validate --strict:\n{report}"
+    );
+    for f in &files {
+        let passed = report
+            .lines()
+            .any(|l| l.starts_with("INFO") && l.contains(f.as_str()) && l.contains("passed"));
+        let crd_warning = report.lines().any(|l| {
+            l.starts_with("WARN") && l.contains(f.as_str()) && l.contains("monitoring.coreos.com")
+        });
+        assert!(passed || crd_warning, "{f} was not validated:\n{report}");
+    }
+
+    let mut json_args = args.clone();
+    json_args.push("--json");
+    let out = helm_tool(&json_args);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("helm_tool --json prints JSON");
+    Rendered {
+        objects: v["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["object"].clone())
+            .collect(),
+        notes: v["notes"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+fn lint(values: &[&str], sets: &[&str]) -> std::process::Output {
+    let mut args = vec!["lint", "helm/akidb", "--strict"];
+    for v in values {
+        args.extend(["-f", v]);
+    }
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    helm_tool(&args)
+}
+
+#[test]
+fn helm_lint_strict_passes_for_default_and_full_values() {
+    for values in [&[][..], &[FULL][..], &[EXISTING][..]] {
+        let out = lint(values, &[]);
+        assert!(
+            out.status.success(),
+            "helm lint --strict {values:?}: {}",
+            text(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("1 chart(s) linted, no failures"),
+            "{}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn bad_values_are_rejected_by_the_schema() {
+    for (set, needle) in [
+        ("replicaCount=many", "replicaCount"),
+        ("s3.enabled=true", "bucket"),
+        ("server.logFormat=xml", "logFormat"),
+        (
+            "autoscaling.targetCPUUtilizationPercentage=170",
+            "targetCPUUtilizationPercentage",
+        ),
+        ("unknownSwitch=true", "unknownSwitch"),
+    ] {
+        let out = lint(&[], &[set]);
+        assert!(
+            !out.status.success(),
+            "lint must fail for {set}: {}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains(needle),
+            "lint for {set} should name {needle}: {}",
+            text(&out)
+        );
+    }
+    let out = helm_tool(&["template", "helm/akidb", "--set", "s3.enabled=true"]);
+    assert!(
+        !out.status.success(),
+        "template must fail without a bucket: {}",
+        text(&out)
+    );
+}
+
+fn assert_common(r: &Rendered) {
+    let sts = r.one("StatefulSet");
+    let pod = &sts["spec"]["template"]["spec"];
+    let c = r.container();
+
+    // Probes: liveness /health, readiness /ready, startup probe long enough for WAL replay.
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/health");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/ready");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], "http");
+    let sp = &c["startupProbe"];
+    assert_eq!(sp["httpGet"]["path"], "/health");
+    let budget = sp["periodSeconds"].as_u64().unwrap() * sp["failureThreshold"].as_u64().unwrap();
+    assert!(
+        budget >= 600,
+        "startup probe allows only {budget} s of recovery"
+    );
+
+    // The data volume is mounted at exactly AKIDB_DATA_DIR, from the volumeClaimTemplate.
+    let data_dir = r.env("AKIDB_DATA_DIR").expect("AKIDB_DATA_DIR")["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "data")
+        .expect("data mount");
+    assert_eq!(mount["mountPath"], data_dir.as_str());
+    assert!(mount["readOnly"].is_null() || mount["readOnly"] == false);
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"],
+        "data"
+    );
+    assert!(
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+            .is_string()
+    );
+    assert_eq!(
+        r.env("AKIDB_CONFIG").unwrap()["value"],
+        "/etc/akidb/config.toml"
+    );
+    let cfg_mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "config")
+        .unwrap();
+    assert_eq!(cfg_mount["mountPath"], "/etc/akidb");
+    assert!(r.one("ConfigMap")["data"]["config.toml"].is_string());
+
+    // Security context.
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["runAsUser"], 1000);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(pod["securityContext"]["fsGroup"], 1000);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(pod["enableServiceLinks"], false);
+    assert!(
+        pod["affinity"]["podAntiAffinity"].is_object(),
+        "anti-affinity"
+    );
+    assert!(c["resources"]["requests"]["memory"].is_string());
+
+    // Rolling restarts on config/secret change.
+    let ann = &sts["spec"]["template"]["metadata"]["annotations"];
+    for key in ["checksum/config", "checksum/secret"] {
+        assert_eq!(
+            ann[key].as_str().map(|s| s.len()),
+            Some(64),
+            "{key} is a sha256"
+        );
+    }
+
+    // Ports and Services: client + headless, REST 8080 and gRPC 9090.
+    let ports: Vec<u64> = c["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["containerPort"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, vec![8080, 9090]);
+    let services = r.kind("Service");
+    assert_eq!(services.len(), 2);
+    assert!(
+        services.iter().any(|s| s["spec"]["clusterIP"] == "None"),
+        "headless Service"
+    );
+    for s in services {
+        let p: Vec<u64> = s["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["port"].as_u64().unwrap())
+            .collect();
+        assert_eq!(p, vec![8080, 9090]);
+    }
+    assert_eq!(
+        r.one("ServiceAccount")["metadata"]["name"],
+        pod["serviceAccountName"]
+    );
+    assert_eq!(r.one("PodDisruptionBudget")["spec"]["maxUnavailable"], 1);
+
+    // Every AKIDB_* variable the chart sets is one the server reads.
+    let (known, source) = ops_support::known_env_names();
+    for e in c["env"].as_array().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        assert!(
+            name.starts_with("AKIDB_"),
+            "{name} is not an AKIDB_ variable"
+        );
+        assert!(
+            known.iter().any(|k| k == name),
+            "{name} is not read by the server (known from {source}: {known:?})"
+        );
+    }
+    assert!(
+        r.notes.contains("cargo xtask smoke --url"),
+        "NOTES: {}",
+        r.notes
+    );
+}
+
+#[test]
+fn default_values_render_valid_manifests() {
+    let r = render(&[]);
+    assert_common(&r);
+    assert_eq!(r.env("AKIDB_S3_ENABLED").unwrap()["value"], "false");
+    assert!(r.env("AKIDB_S3_BUCKET").is_none());
+    assert!(r.env("AKIDB_API_KEY").is_none(), "no auth by default");
+    assert!(
+        r.kind("Secret").is_empty()
+            && r.kind("Ingress").is_empty()
+            && r.kind("HorizontalPodAutoscaler").is_empty()
+    );
+    assert!(r.kind("ServiceMonitor").is_empty());
+    assert_eq!(r.one("StatefulSet")["spec"]["replicas"], 1);
+    assert!(r.notes.contains("WARNING: no API key"));
+    let chart = std::fs::read_to_string(workspace().join("helm/akidb/Chart.yaml")).unwrap();
+    let image = r.container()["image"].as_str().unwrap();
+    let app_version = chart
+        .lines()
+        .find_map(|l| l.strip_prefix("appVersion:"))
+        .unwrap()
+        .trim()
+        .trim_matches('"');
+    assert!(
+        image.ends_with(&format!(":{app_version}")),
+        "image {image} tagged with appVersion {app_version}"
+    );
+}
+
+#[test]
+fn s3_ingress_autoscaling_values_render_valid_manifests() {
+    let r = render(&[FULL]);
+    assert_common(&r);
+    assert_eq!(r.env("AKIDB_S3_ENABLED").unwrap()["value"], "true");
+    assert_eq!(r.env("AKIDB_S3_BUCKET").unwrap()["value"], "akidb-cold");
+    assert_eq!(r.env("AKIDB_S3_PATH_STYLE").unwrap()["value"], "true");
+    assert_eq!(
+        r.env("AKIDB_OTLP_ENDPOINT").unwrap()["value"],
+        "http://otel-collector.observability.svc:4318"
+    );
+    for (var, key) in [
+        ("AKIDB_S3_ACCESS_KEY_ID", "access-key-id"),
+        ("AKIDB_S3_SECRET_ACCESS_KEY", "secret-access-key"),
+        ("AKIDB_API_KEY", "api-key"),
+        ("AKIDB_READ_ONLY_API_KEY", "read-only-api-key"),
+    ] {
+        let e = r.env(var).unwrap_or_else(|| panic!("{var}"));
+        assert_eq!(e["valueFrom"]["secretKeyRef"]["key"], key);
+        assert_eq!(e["valueFrom"]["secretKeyRef"]["name"], "akidb");
+        assert!(r.one("Secret")["data"][key].is_string(), "secret has {key}");
+    }
+    // Secrets never appear as plain env values.
+    assert!(!serde_json::to_string(r.container())
+        .unwrap()
+        .contains("akidb-secret"));
+
+    let hpa = r.one("HorizontalPodAutoscaler");
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["kind"], "StatefulSet");
+    let targets: Vec<(String, u64)> = hpa["spec"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["resource"]["name"].as_str().unwrap().to_string(),
+                m["resource"]["target"]["averageUtilization"]
+                    .as_u64()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        vec![("cpu".to_string(), 70), ("memory".to_string(), 80)]
+    );
+    assert!(
+        r.one("StatefulSet")["spec"]["replicas"].is_null(),
+        "the HPA owns replicas"
+    );
+
+    let ingresses = r.kind("Ingress");
+    assert_eq!(ingresses.len(), 2, "REST and gRPC ingresses");
+    let rest = ingresses
+        .iter()
+        .find(|i| i["metadata"]["name"] == "akidb")
+        .unwrap();
+    let grpc = ingresses
+        .iter()
+        .find(|i| i["metadata"]["name"] == "akidb-grpc")
+        .unwrap();
+    let backend = |i: &Value| {
+        i["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["name"].clone()
+    };
+    assert_eq!(backend(rest), "http");
+    assert_eq!(backend(grpc), "grpc");
+    assert_eq!(
+        grpc["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"],
+        "GRPC"
+    );
+
+    let sm = r.one("ServiceMonitor");
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "http");
+    // The ServiceMonitor matches the client Service only, so each pod is scraped once.
+    let matching: Vec<_> = r
+        .kind("Service")
+        .into_iter()
+        .filter(|s| {
+            sm["spec"]["selector"]["matchLabels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| &s["metadata"]["labels"][k] == v)
+        })
+        .collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "ServiceMonitor matches {} Services",
+        matching.len()
+    );
+    assert_eq!(
+        r.one("StatefulSet")["spec"]["template"]["metadata"]["labels"]["akidb.io/color"],
+        "blue"
+    );
+}
+
+#[test]
+fn existing_secrets_are_referenced_not_created() {
+    let r = render(&[EXISTING]);
+    assert_common(&r);
+    assert!(r.kind("Secret").is_empty());
+    assert_eq!(
+        r.env("AKIDB_S3_ACCESS_KEY_ID").unwrap()["valueFrom"]["secretKeyRef"]["name"],
+        "akidb-s3"
+    );
+    assert_eq!(
+        r.env("AKIDB_API_KEY").unwrap()["valueFrom"]["secretKeyRef"]["name"],
+        "akidb-auth"
+    );
+    assert!(r.env("AKIDB_S3_ENDPOINT").is_none(), "AWS default endpoint");
+}
+
+#[test]
+fn package_produces_a_versioned_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = helm_tool(&[
+        "package",
+        "helm/akidb",
+        "--destination",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let chart = std::fs::read_to_string(workspace().join("helm/akidb/Chart.yaml")).unwrap();
+    let version = chart
+        .lines()
+        .find_map(|l| l.strip_prefix("version:"))
+        .unwrap()
+        .trim();
+    let archive = dir.path().join(format!("akidb-{version}.tgz"));
+    assert!(archive.is_file(), "{}", text(&out));
+    // The package excludes the test values (see .helmignore).
+    let listing = Command::new("tar")
+        .arg("tzf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        names.contains("akidb/values.schema.json")
+            && names.contains("akidb/templates/statefulset.yaml"),
+        "{names}"
+    );
+    assert!(!names.contains("akidb/ci/"), "{names}");
+}
+
+#[test]
+fn push_and_pull_round_trip_through_a_real_registry() {
+    let bin = std::env::var_os("AKIDB_TEST_REGISTRY_BIN")
+        .expect("AKIDB_TEST_REGISTRY_BIN is not set: run the tests through `cargo xtask test` (Debian docker-registry)");
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("cfg.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut registry = Command::new(bin)
+        .arg("serve")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "registry did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pkg = dir.path().join("pkg");
+    let out = helm_tool(&[
+        "package",
+        "helm/akidb",
+        "--destination",
+        pkg.to_str().unwrap(),
+        "--version",
+        "2.0.0-test.1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let archive = pkg.join("akidb-2.0.0-test.1.tgz");
+    let remote = format!("oci://127.0.0.1:{port}/charts");
+    let out = helm_tool(&["push", archive.to_str().unwrap(), &remote, "--plain-http"]);
+    assert!(out.status.success(), "push: {}", text(&out));
+    let pulled = dir.path().join("pulled");
+    let out = helm_tool(&[
+        "pull",
+        &format!("{remote}/akidb"),
+        "--version",
+        "2.0.0-test.1",
+        "--destination",
+        pulled.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    let missing = helm_tool(&[
+        "pull",
+        &format!("{remote}/akidb"),
+        "--version",
+        "9.9.9",
+        "--destination",
+        pulled.to_str().unwrap(),
+        "--plain-http",
+    ]);
+    let _ = registry.kill();
+    let _ = registry.wait();
+    assert!(out.status.success(), "pull: {}", text(&out));
+    assert_eq!(
+        std::fs::read(pulled.join("akidb-2.0.0-test.1.tgz")).unwrap(),
+        std::fs::read(&archive).unwrap(),
+        "same bytes back"
+    );
+    assert!(
+        !missing.status.success(),
+        "pulling an absent version fails: {}",
+        text(&missing)
+    );
+}
+
+fn base64_decode(s: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let (mut bits, mut n, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = ALPHABET.iter().position(|a| *a == c).expect("base64") as u32;
+        bits = (bits << 6) | v;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Runs `akidb --check-config` with exactly the env and config.toml the chart renders.
+fn check_config(r: &Rendered) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        r.one("ConfigMap")["data"]["config.toml"].as_str().unwrap(),
+    )
+    .unwrap();
+    let secret = r
+        .kind("Secret")
+        .first()
+        .map(|s| s["data"].clone())
+        .unwrap_or_default();
+    let mut cmd = Command::new(ops_support::server_bin());
+    cmd.env_clear().arg("--check-config");
+    for e in r.container()["env"].as_array().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        let value = if let Some(v) = e["value"].as_str() {
+            v.to_string()
+        } else {
+            let key = e["valueFrom"]["secretKeyRef"]["key"].as_str().unwrap();
+            secret[key]
+                .as_str()
+                .map(base64_decode)
+                .unwrap_or_else(|| format!("from-existing-secret-{key}"))
+        };
+        // The file is mounted at /etc/akidb in the pod; here it lives in a temp dir.
+        let value = if name == "AKIDB_CONFIG" {
+            cfg.to_str().unwrap().to_string()
+        } else {
+            value
+        };
+        cmd.env(name, value);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn the_server_accepts_the_rendered_env_and_config() {
+    for values in [&[][..], &[FULL][..], &[EXISTING][..]] {
+        let r = render(values);
+        let out = check_config(&r);
+        let all = text(&out);
+        assert!(
+            out.status.success(),
+            "akidb --check-config rejects the chart's settings for {values:?}: {all}"
+        );
+        assert!(!all.to_lowercase().contains("unknown"), "{values:?}: {all}");
+    }
+    // Extra TOML from `config` reaches the server, and a wrong key is caught by it.
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "config: |\n  [storage]\n  wal_sync = \"always\"\n").unwrap();
+    let out = check_config(&render(&[good.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", text(&out));
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "config: |\n  [storage]\n  wal_sink = \"always\"\n").unwrap();
+    let out = check_config(&render(&[bad.to_str().unwrap()]));
+    assert!(
+        !out.status.success(),
+        "an unknown key must stop the server: {}",
+        text(&out)
+    );
+}
