@@ -101,7 +101,7 @@ fn ensure_pip(pydeps: &Path, packages: &[&str]) -> Result<()> {
     std::fs::create_dir_all(pydeps)?;
     eprintln!(
         "xtask: pip install {} into {}",
-        PIP_PACKAGES.join(" "),
+        packages.join(" "),
         pydeps.display()
     );
     let mut args = vec!["-m", "pip", "install", "-q", "--upgrade", "--target"];

@@ -63,35 +63,53 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Builds the `akidb` binary for the host or a cross target and returns its path.
 ///
-/// The dev profile is optimised and shared with the tests, so the host build
-/// reuses every artifact the test run needs anyway.
+/// The host build uses the optimised dev profile shared with the tests, so it
+/// reuses every artifact the test run needs anyway. The cross build compiles
+/// everything a second time for aarch64; the image tests only package it and run
+/// `--version` under qemu, so it is built at opt-level 1 without debug info to
+/// keep `cargo xtask test` inside CI's time budget.
 fn build_server(target: Option<&str>) -> Result<PathBuf> {
     let root = provision::workspace_root();
     let mut args = vec!["build", "-p", "akidb-server", "--bin", "akidb"];
     let mut expr_env: Vec<(String, String)> = Vec::new();
     if let Some(t) = target {
-        args.extend(["--target", t]);
+        args.extend([
+            "--target",
+            t,
+            "--config",
+            "profile.dev.opt-level=1",
+            "--config",
+            "profile.dev.debug=false",
+            "--config",
+            "profile.dev.package.\"*\".opt-level=1",
+        ]);
+        let linker = "aarch64-linux-gnu-gcc";
         let var = format!("CARGO_TARGET_{}_LINKER", t.to_uppercase().replace('-', "_"));
-        expr_env.push((var, "aarch64-linux-gnu-gcc".into()));
-        expr_env.push((
-            "CC_aarch64_unknown_linux_gnu".into(),
-            "aarch64-linux-gnu-gcc".into(),
-        ));
+        expr_env.push((var, linker.into()));
+        expr_env.push((format!("CC_{}", t.replace('-', "_")), linker.into()));
     }
     let mut expr = cmd("cargo", &args).dir(&root);
     for (k, v) in &expr_env {
         expr = expr.env(k, v);
     }
     run_checked(expr)?;
-    let dir = match target {
-        Some(t) => root.join("target").join(t).join("debug"),
-        None => root.join("target").join("debug"),
-    };
-    let bin = dir.join("akidb");
+    let mut dir = target_dir(&root);
+    if let Some(t) = target {
+        dir = dir.join(t);
+    }
+    let bin = dir.join("debug").join("akidb");
     anyhow::ensure!(
         bin.exists(),
         "build finished but {} is missing",
         bin.display()
     );
     Ok(bin)
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `<workspace>/target`.
+fn target_dir(root: &std::path::Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
 }

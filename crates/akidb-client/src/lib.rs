@@ -14,9 +14,7 @@
 
 use std::time::Duration;
 
-use akidb_core::{
-    CollectionConfig, Filter, Hit, IndexParams, Metric, Point, PointId, SearchRequest, Tier,
-};
+use akidb_core::{CollectionConfig, Filter, Hit, Point, PointId, SearchRequest, Tier};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -68,66 +66,8 @@ impl ClientError {
 pub type Result<T> = std::result::Result<T, ClientError>;
 
 /// A collection as the server describes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Collection {
-    /// Name.
-    pub name: String,
-    /// Vector dimension.
-    pub dimension: usize,
-    /// Metric.
-    pub metric: Metric,
-    /// HNSW parameters.
-    pub index: IndexParams,
-    /// Live points.
-    pub points: u64,
-    /// Current tier.
-    pub tier: Tier,
-}
-
-/// Tier state of a collection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TierInfo {
-    /// Collection.
-    pub name: String,
-    /// Current tier.
-    pub tier: Tier,
-    /// Pinned hot.
-    pub pinned: bool,
-    /// Bytes in RAM.
-    pub bytes_in_memory: u64,
-    /// Bytes on local disk.
-    pub bytes_on_disk: u64,
-    /// Last access, RFC 3339.
-    pub last_access: String,
-}
-
-/// One snapshot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SnapshotInfo {
-    /// Id.
-    pub snapshot_id: String,
-    /// WAL position covered.
-    pub lsn: u64,
-    /// Rows.
-    pub rows: u64,
-    /// Creation time, RFC 3339.
-    pub created_at: String,
-    /// Total bytes.
-    pub bytes: u64,
-}
-
-/// What a compaction did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CompactionReport {
-    /// Segments before.
-    pub segments_before: usize,
-    /// Segments after.
-    pub segments_after: usize,
-    /// Dead rows dropped.
-    pub removed_points: u64,
-    /// Live points after.
-    pub live_points: u64,
-}
+pub use akidb_core::info::CollectionInfo as Collection;
+pub use akidb_core::info::{CompactionReport, SnapshotInfo, TierInfo};
 
 #[derive(Deserialize)]
 struct ErrorBody {

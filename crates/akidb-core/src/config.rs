@@ -184,7 +184,10 @@ impl CollectionConfig {
                 format!("index.ef_search must be 1..=10000, got {}", p.ef_search),
             ));
         }
-        for d in [&self.tier.hot_idle, &self.tier.warm_idle].into_iter().flatten() {
+        for d in [&self.tier.hot_idle, &self.tier.warm_idle]
+            .into_iter()
+            .flatten()
+        {
             parse_duration(d)?;
         }
         Ok(())
@@ -232,6 +235,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.index.m, 8);
-        assert!(serde_json::from_str::<CollectionConfig>(r#"{"name":"a","dimension":3,"metric":"l2","x":1}"#).is_err());
+        assert!(serde_json::from_str::<CollectionConfig>(
+            r#"{"name":"a","dimension":3,"metric":"l2","x":1}"#
+        )
+        .is_err());
     }
 }

@@ -279,7 +279,9 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 
@@ -291,7 +293,10 @@ mod tests {
             let a: Vec<f32> = (0..len).map(|_| lcg(&mut seed)).collect();
             let b: Vec<f32> = (0..len).map(|_| lcg(&mut seed)).collect();
             let tol = 1e-4 * (len as f32 + 1.0);
-            assert!(((k.dot)(&a, &b) - scalar::dot(&a, &b)).abs() <= tol, "dot len {len}");
+            assert!(
+                ((k.dot)(&a, &b) - scalar::dot(&a, &b)).abs() <= tol,
+                "dot len {len}"
+            );
             assert!(
                 ((k.l2_sq)(&a, &b) - scalar::l2_sq(&a, &b)).abs() <= tol,
                 "l2 len {len}"

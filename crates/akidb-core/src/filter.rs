@@ -103,9 +103,12 @@ impl Filter {
 
     /// Parses a filter from JSON, naming the offending part on error.
     pub fn from_json(value: &Value) -> Result<Self> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| bad(format!("a filter is a JSON object, got {}", json_type(value))))?;
+        let obj = value.as_object().ok_or_else(|| {
+            bad(format!(
+                "a filter is a JSON object, got {}",
+                json_type(value)
+            ))
+        })?;
         let mut f = Filter::default();
         for (k, v) in obj {
             let list = match k.as_str() {
@@ -141,9 +144,16 @@ impl Filter {
     /// The filter as JSON, in the same shape it is parsed from.
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
-        for (name, list) in [("must", &self.must), ("should", &self.should), ("must_not", &self.must_not)] {
+        for (name, list) in [
+            ("must", &self.must),
+            ("should", &self.should),
+            ("must_not", &self.must_not),
+        ] {
             if !list.is_empty() {
-                obj.insert(name.into(), Value::Array(list.iter().map(Condition::to_json).collect()));
+                obj.insert(
+                    name.into(),
+                    Value::Array(list.iter().map(Condition::to_json).collect()),
+                );
             }
         }
         Value::Object(obj)
@@ -163,14 +173,19 @@ fn scalar(v: &Value, what: &str) -> Result<Value> {
 fn key_of(obj: &Map<String, Value>) -> Result<String> {
     match obj.get("key") {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-        Some(other) => Err(bad(format!("'key' must be a non-empty string, got {other}"))),
+        Some(other) => Err(bad(format!(
+            "'key' must be a non-empty string, got {other}"
+        ))),
         None => Err(bad("condition lacks 'key'")),
     }
 }
 
 fn only_keys(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(bad(format!("unknown field '{k}' in {what} (allowed: {})", allowed.join(", ")))),
+        Some(k) => Err(bad(format!(
+            "unknown field '{k}' in {what} (allowed: {})",
+            allowed.join(", ")
+        ))),
         None => Ok(()),
     }
 }
@@ -178,9 +193,12 @@ fn only_keys(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(
 impl Condition {
     /// Parses one condition (or a nested filter) from JSON.
     pub fn from_json(value: &Value) -> Result<Self> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| bad(format!("a condition is a JSON object, got {}", json_type(value))))?;
+        let obj = value.as_object().ok_or_else(|| {
+            bad(format!(
+                "a condition is a JSON object, got {}",
+                json_type(value)
+            ))
+        })?;
         if obj.contains_key("must") || obj.contains_key("should") || obj.contains_key("must_not") {
             return Ok(Condition::Nested(Box::new(Filter::from_json(value)?)));
         }
@@ -202,7 +220,11 @@ impl Condition {
                     .ok_or_else(|| bad(format!("'{name}' must be an object {{\"key\": …}}")))?;
                 only_keys(inner, &["key"], name)?;
                 let key = key_of(inner)?;
-                return Ok(if empty { Condition::IsEmpty(key) } else { Condition::IsNull(key) });
+                return Ok(if empty {
+                    Condition::IsEmpty(key)
+                } else {
+                    Condition::IsNull(key)
+                });
             }
         }
         if let Some(m) = obj.get("match") {
@@ -213,10 +235,16 @@ impl Condition {
                 .ok_or_else(|| bad("'match' must be an object with 'value' or 'any'"))?;
             only_keys(m, &["value", "any"], "match")?;
             return match (m.get("value"), m.get("any")) {
-                (Some(v), None) => Ok(Condition::MatchValue { key, value: scalar(v, "match.value")? }),
+                (Some(v), None) => Ok(Condition::MatchValue {
+                    key,
+                    value: scalar(v, "match.value")?,
+                }),
                 (None, Some(Value::Array(items))) => Ok(Condition::MatchAny {
                     key,
-                    any: items.iter().map(|v| scalar(v, "match.any item")).collect::<Result<_>>()?,
+                    any: items
+                        .iter()
+                        .map(|v| scalar(v, "match.any item"))
+                        .collect::<Result<_>>()?,
                 }),
                 (None, Some(_)) => Err(bad("'match.any' must be a list")),
                 _ => Err(bad("'match' takes exactly one of 'value' or 'any'")),
@@ -225,16 +253,26 @@ impl Condition {
         if let Some(r) = obj.get("range") {
             only_keys(obj, &["key", "range"], "range condition")?;
             let key = key_of(obj)?;
-            let r = r.as_object().ok_or_else(|| bad("'range' must be an object"))?;
+            let r = r
+                .as_object()
+                .ok_or_else(|| bad("'range' must be an object"))?;
             only_keys(r, &["gt", "gte", "lt", "lte"], "range")?;
             let bound = |name: &str| -> Result<Option<f64>> {
                 match r.get(name) {
                     None | Some(Value::Null) => Ok(None),
                     Some(Value::Number(n)) => Ok(n.as_f64()),
-                    Some(other) => Err(bad(format!("range.{name} must be a number, got {}", json_type(other)))),
+                    Some(other) => Err(bad(format!(
+                        "range.{name} must be a number, got {}",
+                        json_type(other)
+                    ))),
                 }
             };
-            let range = Range { gt: bound("gt")?, gte: bound("gte")?, lt: bound("lt")?, lte: bound("lte")? };
+            let range = Range {
+                gt: bound("gt")?,
+                gte: bound("gte")?,
+                lt: bound("lt")?,
+                lte: bound("lte")?,
+            };
             if range == Range::default() {
                 return Err(bad("'range' needs at least one of gt, gte, lt, lte"));
             }
@@ -253,14 +291,21 @@ impl Condition {
             Condition::MatchAny { key, any } => json!({"key": key, "match": {"any": any}}),
             Condition::Range { key, range } => {
                 let mut r = Map::new();
-                for (n, b) in [("gt", range.gt), ("gte", range.gte), ("lt", range.lt), ("lte", range.lte)] {
+                for (n, b) in [
+                    ("gt", range.gt),
+                    ("gte", range.gte),
+                    ("lt", range.lt),
+                    ("lte", range.lte),
+                ] {
                     if let Some(b) = b {
                         r.insert(n.into(), json!(b));
                     }
                 }
                 json!({"key": key, "range": r})
             }
-            Condition::HasId(ids) => json!({"has_id": ids.iter().map(PointId::to_json).collect::<Vec<_>>()}),
+            Condition::HasId(ids) => {
+                json!({"has_id": ids.iter().map(PointId::to_json).collect::<Vec<_>>()})
+            }
             Condition::IsNull(key) => json!({"is_null": {"key": key}}),
             Condition::IsEmpty(key) => json!({"is_empty": {"key": key}}),
             Condition::Nested(f) => f.to_json(),
@@ -270,10 +315,12 @@ impl Condition {
     /// Whether a point passes this condition.
     pub fn matches(&self, id: &PointId, payload: &Payload) -> bool {
         match self {
-            Condition::MatchValue { key, value } => values_at(payload, key).iter().any(|v| json_eq(v, value)),
-            Condition::MatchAny { key, any } => {
-                values_at(payload, key).iter().any(|v| any.iter().any(|a| json_eq(v, a)))
+            Condition::MatchValue { key, value } => {
+                values_at(payload, key).iter().any(|v| json_eq(v, value))
             }
+            Condition::MatchAny { key, any } => values_at(payload, key)
+                .iter()
+                .any(|v| any.iter().any(|a| json_eq(v, a))),
             Condition::Range { key, range } => values_at(payload, key)
                 .iter()
                 .any(|v| v.as_f64().is_some_and(|x| range.contains(x))),
@@ -357,9 +404,13 @@ mod tests {
 
     #[test]
     fn conditions_evaluate_like_qdrant() {
-        let doc = p(json!({"section":"library","n":5,"tags":["a","b"],"meta":{"x":null,"list":[]},"items":[{"k":1},{"k":2}]}));
+        let doc = p(
+            json!({"section":"library","n":5,"tags":["a","b"],"meta":{"x":null,"list":[]},"items":[{"k":1},{"k":2}]}),
+        );
         let id = PointId::Num(9);
-        assert!(f(json!({"must":[{"key":"section","match":{"value":"library"}}]})).matches(&id, &doc));
+        assert!(
+            f(json!({"must":[{"key":"section","match":{"value":"library"}}]})).matches(&id, &doc)
+        );
         assert!(!f(json!({"must":[{"key":"section","match":{"value":"faq"}}]})).matches(&id, &doc));
         assert!(f(json!({"must":[{"key":"tags","match":{"value":"b"}}]})).matches(&id, &doc));
         assert!(f(json!({"must":[{"key":"tags","match":{"any":["z","a"]}}]})).matches(&id, &doc));
@@ -373,9 +424,17 @@ mod tests {
         assert!(f(json!({"must":[{"is_empty":{"key":"meta.list"}}]})).matches(&id, &doc));
         assert!(!f(json!({"must":[{"is_empty":{"key":"tags"}}]})).matches(&id, &doc));
         assert!(f(json!({"must":[{"has_id":[1,9]}]})).matches(&id, &doc));
-        assert!(f(json!({"should":[{"has_id":[1]},{"key":"n","match":{"value":5}}]})).matches(&id, &doc));
-        assert!(!f(json!({"must_not":[{"key":"section","match":{"value":"library"}}]})).matches(&id, &doc));
-        assert!(f(json!({"must":[{"must_not":[{"key":"n","range":{"lt":0}}]}]})).matches(&id, &doc));
+        assert!(
+            f(json!({"should":[{"has_id":[1]},{"key":"n","match":{"value":5}}]}))
+                .matches(&id, &doc)
+        );
+        assert!(
+            !f(json!({"must_not":[{"key":"section","match":{"value":"library"}}]}))
+                .matches(&id, &doc)
+        );
+        assert!(
+            f(json!({"must":[{"must_not":[{"key":"n","range":{"lt":0}}]}]})).matches(&id, &doc)
+        );
         assert!(f(json!({})).matches(&id, &doc));
     }
 
@@ -386,12 +445,18 @@ mod tests {
             (json!({"maybe":[]}), "unknown filter clause"),
             (json!({"must":[{"key":"a"}]}), "unrecognised condition"),
             (json!({"must":[{"key":"a","match":{}}]}), "exactly one"),
-            (json!({"must":[{"key":"a","match":{"value":[1]}}]}), "match.value"),
+            (
+                json!({"must":[{"key":"a","match":{"value":[1]}}]}),
+                "match.value",
+            ),
             (json!({"must":[{"key":"a","range":{}}]}), "at least one"),
             (json!({"must":[{"key":"a","range":{"gt":"x"}}]}), "range.gt"),
             (json!({"must":[{"match":{"value":1}}]}), "lacks 'key'"),
             (json!({"must":[{"has_id":[-1]}]}), "has_id"),
-            (json!({"must":[{"key":"a","match":{"value":1},"extra":1}]}), "unknown field"),
+            (
+                json!({"must":[{"key":"a","match":{"value":1},"extra":1}]}),
+                "unknown field",
+            ),
             (json!({"must":3}), "list of conditions"),
         ] {
             let e = Filter::from_json(&v).unwrap_err();

@@ -9,6 +9,7 @@ pub mod distance;
 pub mod error;
 pub mod filter;
 pub mod id;
+pub mod info;
 pub mod metric;
 pub mod observe;
 pub mod point;

@@ -104,8 +104,14 @@ mod tests {
         );
         assert!(dn < df);
         assert!(Metric::Cosine.score(dn) > Metric::Cosine.score(df));
-        assert_eq!(Metric::L2.score(Metric::L2.distance(&[0.0, 0.0], &[3.0, 4.0])), 5.0);
-        assert_eq!(Metric::Dot.score(Metric::Dot.distance(&[1.0, 2.0], &[3.0, 4.0])), 11.0);
+        assert_eq!(
+            Metric::L2.score(Metric::L2.distance(&[0.0, 0.0], &[3.0, 4.0])),
+            5.0
+        );
+        assert_eq!(
+            Metric::Dot.score(Metric::Dot.distance(&[1.0, 2.0], &[3.0, 4.0])),
+            11.0
+        );
         assert!(Metric::Cosine.prepare(&[0.0, 0.0]).is_none());
     }
 }

@@ -59,7 +59,10 @@ pub fn validate_vector(vector: &[f32], dimension: usize) -> Result<()> {
     if let Some(i) = vector.iter().position(|x| !x.is_finite()) {
         return Err(Error::invalid(
             "invalid_vector",
-            format!("vector component {i} is {} (only finite values are allowed)", vector[i]),
+            format!(
+                "vector component {i} is {} (only finite values are allowed)",
+                vector[i]
+            ),
         ));
     }
     Ok(())
@@ -77,9 +80,16 @@ impl Point {
 
     /// Checks the vector against `dimension` and the payload against `max_payload_bytes`.
     pub fn validate(&self, dimension: usize, max_payload_bytes: usize) -> Result<()> {
-        validate_vector(&self.vector, dimension)
-            .map_err(|e| Error::new(e.kind(), e.code(), format!("point {}: {}", self.id, e.message())))?;
-        let size = serde_json::to_vec(&self.payload).map(|v| v.len()).unwrap_or(usize::MAX);
+        validate_vector(&self.vector, dimension).map_err(|e| {
+            Error::new(
+                e.kind(),
+                e.code(),
+                format!("point {}: {}", self.id, e.message()),
+            )
+        })?;
+        let size = serde_json::to_vec(&self.payload)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > max_payload_bytes {
             return Err(Error::payload_too_large(format!(
                 "point {}: payload is {size} bytes, the limit is {max_payload_bytes} (limits.max_payload_bytes)",
@@ -96,10 +106,22 @@ mod tests {
 
     #[test]
     fn vectors_are_checked() {
-        assert_eq!(validate_vector(&[1.0, 2.0], 3).unwrap_err().code(), "dimension_mismatch");
-        assert_eq!(validate_vector(&[1.0, f32::NAN], 2).unwrap_err().code(), "invalid_vector");
-        assert_eq!(validate_vector(&[f32::INFINITY], 1).unwrap_err().code(), "invalid_vector");
-        assert_eq!(validate_vector(&[], 2).unwrap_err().code(), "dimension_mismatch");
+        assert_eq!(
+            validate_vector(&[1.0, 2.0], 3).unwrap_err().code(),
+            "dimension_mismatch"
+        );
+        assert_eq!(
+            validate_vector(&[1.0, f32::NAN], 2).unwrap_err().code(),
+            "invalid_vector"
+        );
+        assert_eq!(
+            validate_vector(&[f32::INFINITY], 1).unwrap_err().code(),
+            "invalid_vector"
+        );
+        assert_eq!(
+            validate_vector(&[], 2).unwrap_err().code(),
+            "dimension_mismatch"
+        );
         validate_vector(&[0.5, 1.0], 2).unwrap();
     }
 

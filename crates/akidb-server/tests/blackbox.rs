@@ -329,7 +329,10 @@ async fn rest_lifecycle_and_restart() {
     let restored = c.restore("docs", &snap.snapshot_id, true).await.unwrap();
     assert_eq!(restored.points, 288);
     c.get("docs", &victim).await.unwrap();
-    let e = c.restore("docs", "no-such-snapshot", true).await.unwrap_err();
+    let e = c
+        .restore("docs", "no-such-snapshot", true)
+        .await
+        .unwrap_err();
     assert_eq!(e.status(), Some(404), "{e}");
     let dlq = c.dlq().await.unwrap();
     assert!(dlq.is_object() || dlq.is_array(), "{dlq}");

@@ -9,6 +9,17 @@
 //! - `disk_full_answers_507_and_recovers`: the data dir on a small tmpfs (as root; otherwise
 //!   a file-size rlimit): writes get 507 `insufficient_storage`, reads go on, writes resume
 //!   once space is freed, and a restart recovers every acknowledged point.
+//! - `object_store_partition_opens_breaker_fills_and_drains_dlq`: server → fault-injecting
+//!   TCP proxy (tokio, in this file) → SeaweedFS. A slow link (delay) queues nothing; resets
+//!   and black-holed flows make snapshot uploads fail: the breaker opens
+//!   (`akidb_circuit_breaker_state 1`), the dead-letter queue fills, writes are acknowledged
+//!   and readable throughout. Healed, `retry-all` drains the queue after the breaker's
+//!   cool-down and every queued object is in the bucket.
+//! - `cascading_failure_store_and_server_killed_together`: SIGKILL of SeaweedFS and the
+//!   server at once, both restarted: `/ready` within 120 s, every acknowledged point
+//!   present, and snapshots reach the bucket again.
+//!
+//! The object-store tests need SeaweedFS (`AKIDB_TEST_WEED`, provisioned by `cargo xtask test`).
 //!
 //! Each prints one `CHAOS …` summary line (`--nocapture`) with the figures that
 //! docs/reliability.md reports.
@@ -24,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use akidb_client::{Client, ClientError};
 use akidb_core::{CollectionConfig, Filter, Metric, Payload, Point, PointId, SearchRequest};
+use akidb_storage::ObjectStore;
 use common::{command, free_port, Server};
 use serde_json::json;
 
@@ -715,4 +727,477 @@ async fn disk_full_answers_507_and_recovers() {
     // The server goes before its filesystem is unmounted.
     drop(server);
     drop(limit);
+}
+
+// ---------------------------------------------------------------------------------------
+// Object-store faults: a real SeaweedFS, optionally behind a fault-injecting TCP proxy.
+
+/// What the proxy does to connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Forward bytes both ways.
+    Pass,
+    /// Accept, swallow everything for two seconds, then reset (a black-holed flow).
+    Drop,
+    /// Forward, but only after a delay.
+    Delay(Duration),
+    /// Accept and reset at once (RST).
+    Reset,
+}
+
+/// A TCP proxy in front of `upstream` whose behaviour can be switched at run time. A switch
+/// also resets the connections opened under the previous behaviour, so pooled S3
+/// connections see the new fault too.
+struct FaultProxy {
+    addr: std::net::SocketAddr,
+    mode: tokio::sync::watch::Sender<Fault>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Makes the socket's close send RST instead of FIN (SO_LINGER with a zero timeout, which
+/// never blocks).
+fn reset_on_close(fd: std::os::fd::RawFd) {
+    let lg = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `fd` is an open socket owned by the caller; `lg` outlives the call.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&lg as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+impl FaultProxy {
+    async fn start(upstream: std::net::SocketAddr) -> FaultProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (mode, rx) = tokio::sync::watch::channel(Fault::Pass);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut rx = rx.clone();
+                tokio::spawn(async move {
+                    use std::os::fd::AsRawFd;
+                    let fault = *rx.borrow_and_update();
+                    match fault {
+                        Fault::Reset => {
+                            reset_on_close(inbound.as_raw_fd());
+                            return;
+                        }
+                        Fault::Drop => {
+                            use tokio::io::AsyncReadExt;
+                            let mut sink = [0u8; 4096];
+                            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                                while matches!(inbound.read(&mut sink).await, Ok(n) if n > 0) {}
+                            })
+                            .await;
+                            reset_on_close(inbound.as_raw_fd());
+                            return;
+                        }
+                        Fault::Delay(d) => tokio::time::sleep(d).await,
+                        Fault::Pass => {}
+                    }
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                        reset_on_close(inbound.as_raw_fd());
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = rx.wait_for(|m| *m != fault) => {
+                            reset_on_close(inbound.as_raw_fd());
+                        }
+                    }
+                });
+            }
+        });
+        FaultProxy { addr, mode, task }
+    }
+
+    fn set(&self, fault: Fault) {
+        self.mode.send_replace(fault);
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Breaker cool-down the object-store tests configure (default 30 s is too long for a test).
+const BREAKER_COOL_DOWN: Duration = Duration::from_secs(3);
+
+/// Server environment for S3 at `endpoint` (SeaweedFS or the proxy in front of it), with a
+/// breaker that opens after three failed calls.
+fn s3_env(endpoint: &str, weed: &akidb_storage::testing::SeaweedFs) -> Vec<(String, String)> {
+    [
+        ("AKIDB_S3_ENABLED", "true".to_string()),
+        ("AKIDB_S3_ENDPOINT", endpoint.to_string()),
+        ("AKIDB_S3_BUCKET", weed.bucket().to_string()),
+        ("AKIDB_S3_REGION", "us-east-1".to_string()),
+        ("AKIDB_S3_PATH_STYLE", "true".to_string()),
+        (
+            "AKIDB_S3_ACCESS_KEY_ID",
+            akidb_storage::testing::TEST_ACCESS_KEY.to_string(),
+        ),
+        (
+            "AKIDB_S3_SECRET_ACCESS_KEY",
+            akidb_storage::testing::TEST_SECRET_KEY.to_string(),
+        ),
+        ("AKIDB_BREAKER_CONSECUTIVE_FAILURES", "3".to_string()),
+        (
+            "AKIDB_BREAKER_COOL_DOWN",
+            format!("{}s", BREAKER_COOL_DOWN.as_secs()),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Starts SeaweedFS off the async runtime (its start-up blocks for seconds).
+async fn start_weed() -> akidb_storage::testing::SeaweedFs {
+    tokio::task::spawn_blocking(akidb_storage::testing::SeaweedFs::start)
+        .await
+        .expect("SeaweedFS start")
+}
+
+/// A direct S3 client for the test bucket (not through the proxy).
+async fn bucket_store(weed: &akidb_storage::testing::SeaweedFs) -> akidb_storage::S3Store {
+    akidb_storage::S3Store::connect(weed.s3_config())
+        .await
+        .expect("connect to SeaweedFS directly")
+}
+
+/// The value of an unlabelled gauge in Prometheus text.
+fn gauge(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.split(' ').next()?.parse().ok()
+    })
+}
+
+/// Writes `batches` batches of ten points (round 0, writer 0); each must be acknowledged.
+async fn write_batches(
+    client: &Client,
+    coll: &str,
+    ledger: &mut Ledger,
+    next: &mut u64,
+    batches: usize,
+    what: &str,
+) {
+    for _ in 0..batches {
+        let batch: Vec<Point> = (*next..*next + 10)
+            .map(|id| point_for(id, 0, 0, 64))
+            .collect();
+        *next += 10;
+        let n = client
+            .upsert(coll, &batch)
+            .await
+            .unwrap_or_else(|e| panic!("write {what} failed: {e}"));
+        assert_eq!(n, 10, "write {what}: wrong upserted count");
+        ledger.acked.push(batch);
+    }
+}
+
+/// Every acknowledged point readable by search and by id.
+async fn check_reads(client: &Client, coll: &str, ledger: &Ledger, what: &str) -> usize {
+    let found = fetch_slice(client, coll, 0, 0).await;
+    let present = verify_slice(&found, ledger, what);
+    let acked: usize = ledger.acked.iter().map(Vec::len).sum();
+    assert_eq!(present, acked, "{what}: point count differs");
+    let last = ledger.acked.last().and_then(|b| b.last()).unwrap();
+    let got = client
+        .get(coll, &last.id)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: get by id failed: {e}"));
+    assert_eq!(got.payload, last.payload, "{what}: get by id");
+    present
+}
+
+/// The keys listed by `GET /api/v1/admin/dlq`.
+fn dlq_keys(list: &serde_json::Value) -> Vec<String> {
+    list["entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("GET /api/v1/admin/dlq: no entries array: {list}"))
+        .iter()
+        .map(|e| e["key"].as_str().expect("entry key").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn object_store_partition_opens_breaker_fills_and_drains_dlq() {
+    let test_start = Instant::now();
+    let weed = start_weed().await;
+    let upstream: std::net::SocketAddr = format!("127.0.0.1:{}", weed.ports().s3).parse().unwrap();
+    let proxy = FaultProxy::start(upstream).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::spawn(&data, s3_env(&format!("http://{}", proxy.addr), &weed));
+    server.wait_ready().await;
+    let client = client_with_timeout(&server.rest, Duration::from_secs(60));
+    let bucket = bucket_store(&weed).await;
+    create_l2_collection(&client, "part").await;
+    let mut ledger = Ledger::default();
+    let mut next = 1u64;
+
+    // Healthy, then slow: snapshots upload through the proxy; nothing is queued.
+    write_batches(
+        &client,
+        "part",
+        &mut ledger,
+        &mut next,
+        20,
+        "before the partition",
+    )
+    .await;
+    client
+        .snapshot("part")
+        .await
+        .expect("snapshot with S3 healthy");
+    proxy.set(Fault::Delay(Duration::from_millis(300)));
+    write_batches(
+        &client,
+        "part",
+        &mut ledger,
+        &mut next,
+        2,
+        "with a slow link",
+    )
+    .await;
+    let t = Instant::now();
+    client
+        .snapshot("part")
+        .await
+        .expect("snapshot over a slow link");
+    let slow_snapshot = t.elapsed();
+    let m = client.metrics().await.unwrap();
+    assert_eq!(
+        gauge(&m, "akidb_dlq_size"),
+        Some(0.0),
+        "a slow link must not dead-letter uploads"
+    );
+    assert_eq!(gauge(&m, "akidb_circuit_breaker_state"), Some(0.0));
+    let uploaded_healthy = bucket
+        .list("collections/part/snapshots/")
+        .await
+        .unwrap()
+        .len();
+    assert!(
+        uploaded_healthy > 0,
+        "no snapshot object reached the bucket while healthy"
+    );
+
+    // Partition: resets and black-holed flows in turn. Writes, reads and local snapshots go
+    // on; uploads fail, are dead-lettered, and the breaker opens.
+    let partition = Instant::now();
+    let faults = [Fault::Reset, Fault::Drop];
+    let (mut breaker_opened, mut dlq_peak, mut rounds) = (None, 0.0f64, 0);
+    for round in 0..12 {
+        proxy.set(faults[round % faults.len()]);
+        write_batches(
+            &client,
+            "part",
+            &mut ledger,
+            &mut next,
+            2,
+            "during the partition",
+        )
+        .await;
+        check_reads(&client, "part", &ledger, "during the partition").await;
+        client
+            .snapshot("part")
+            .await
+            .expect("a snapshot is durable locally even while S3 is down");
+        rounds += 1;
+        let m = client.metrics().await.unwrap();
+        if gauge(&m, "akidb_circuit_breaker_state") == Some(1.0) {
+            breaker_opened.get_or_insert(partition.elapsed());
+        }
+        dlq_peak = dlq_peak.max(gauge(&m, "akidb_dlq_size").unwrap_or(0.0));
+        // Both fault kinds seen, breaker open, queue filled: enough.
+        if breaker_opened.is_some() && dlq_peak > 0.0 && round >= 2 {
+            break;
+        }
+    }
+    let breaker_opened =
+        breaker_opened.expect("akidb_circuit_breaker_state never reached 1 during the partition");
+    assert!(
+        dlq_peak > 0.0,
+        "akidb_dlq_size stayed 0 during the partition"
+    );
+    let queued = dlq_keys(&client.dlq().await.unwrap());
+    assert!(
+        !queued.is_empty(),
+        "GET /api/v1/admin/dlq lists nothing during the partition"
+    );
+    assert_eq!(
+        queued.len() as f64,
+        dlq_peak,
+        "dlq list and akidb_dlq_size disagree"
+    );
+    // Retrying while still partitioned fails honestly and keeps everything queued.
+    proxy.set(Fault::Reset);
+    let report = client.dlq_retry_all().await.unwrap();
+    assert_eq!(
+        report["succeeded"], 0,
+        "retry-all during the partition: {report}"
+    );
+    assert_eq!(
+        report["remaining"].as_u64(),
+        Some(queued.len() as u64),
+        "{report}"
+    );
+
+    // Heal: once the breaker's cool-down has passed, retry-all drains the queue.
+    proxy.set(Fault::Pass);
+    let healed = Instant::now();
+    let mut retry_calls = 0;
+    let (drained_after, drain_call) = loop {
+        let t = Instant::now();
+        let report = client.dlq_retry_all().await.unwrap();
+        retry_calls += 1;
+        if report["remaining"].as_u64() == Some(0) {
+            assert_eq!(report["failed"], 0, "{report}");
+            break (healed.elapsed(), t.elapsed());
+        }
+        assert!(
+            healed.elapsed() < BREAKER_COOL_DOWN + Duration::from_secs(30),
+            "DLQ not drained {:?} after healing: {report}",
+            healed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let m = client.metrics().await.unwrap();
+    assert_eq!(gauge(&m, "akidb_dlq_size"), Some(0.0));
+    assert_eq!(
+        gauge(&m, "akidb_circuit_breaker_state"),
+        Some(0.0),
+        "breaker not closed after the drain"
+    );
+    assert!(dlq_keys(&client.dlq().await.unwrap()).is_empty());
+    for key in &queued {
+        let meta = bucket.head(key).await.unwrap();
+        assert!(
+            meta.is_some(),
+            "dead-lettered {key} is not in the bucket after the drain"
+        );
+    }
+
+    // After healing, new writes and snapshots upload directly again.
+    write_batches(&client, "part", &mut ledger, &mut next, 2, "after healing").await;
+    client
+        .snapshot("part")
+        .await
+        .expect("snapshot after healing");
+    assert_eq!(
+        gauge(&client.metrics().await.unwrap(), "akidb_dlq_size"),
+        Some(0.0)
+    );
+    let present = check_reads(&client, "part", &ledger, "after healing").await;
+    println!(
+        "CHAOS partition: slow_snapshot_ms={:.0} partition_rounds={rounds} breaker_open_after_ms={:.0} \
+         dlq_peak={dlq_peak} dlq_drained={} retry_all_calls={retry_calls} dlq_drain_call_ms={:.0} \
+         heal_to_drained_ms={:.0} (cool-down {}s) points_verified={present} total_s={:.1}",
+        ms(slow_snapshot),
+        ms(breaker_opened),
+        queued.len(),
+        ms(drain_call),
+        ms(drained_after),
+        BREAKER_COOL_DOWN.as_secs(),
+        test_start.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cascading_failure_store_and_server_killed_together() {
+    let test_start = Instant::now();
+    let mut weed = start_weed().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::spawn(&data, s3_env(&weed.endpoint(), &weed));
+    server.wait_ready().await;
+    let client = client_with_timeout(&server.rest, Duration::from_secs(60));
+    create_l2_collection(&client, "casc").await;
+    let mut ledger = Ledger::default();
+    let mut next = 1u64;
+    write_batches(
+        &client,
+        "casc",
+        &mut ledger,
+        &mut next,
+        30,
+        "before the snapshot",
+    )
+    .await;
+    client
+        .snapshot("casc")
+        .await
+        .expect("snapshot uploaded to S3");
+    write_batches(
+        &client,
+        "casc",
+        &mut ledger,
+        &mut next,
+        30,
+        "after the snapshot",
+    )
+    .await;
+
+    // Both die at once, both come back at once.
+    server.kill9();
+    weed.kill();
+    let restarted = Instant::now();
+    let env = server.env.clone();
+    let weed_back = tokio::task::spawn_blocking(move || {
+        weed.restart();
+        weed
+    });
+    server = Server::spawn(&data, env);
+    let ready = wait_ready_timed(&mut server, restarted, Duration::from_secs(120)).await;
+    let weed = weed_back.await.expect("SeaweedFS restart");
+    let client = client_with_timeout(&server.rest, Duration::from_secs(60));
+    let present = check_reads(&client, "casc", &ledger, "after the cascading failure").await;
+    let acked: usize = ledger.acked.iter().map(Vec::len).sum();
+
+    // The object store works for the server again: a new snapshot reaches the bucket.
+    let snap = client
+        .snapshot("casc")
+        .await
+        .expect("snapshot after both restarts");
+    let m = client.metrics().await.unwrap();
+    assert_eq!(
+        gauge(&m, "akidb_dlq_size"),
+        Some(0.0),
+        "the snapshot after both restarts was dead-lettered"
+    );
+    let bucket = bucket_store(&weed).await;
+    let keys: Vec<String> = bucket
+        .list("collections/casc/snapshots/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(
+        keys.iter().any(|k| k.contains(&snap.snapshot_id)
+            && k.ends_with(akidb_storage::snapshot::MANIFEST_FILE)),
+        "snapshot {} not in the bucket after both restarts: {keys:?}",
+        snap.snapshot_id
+    );
+    println!(
+        "CHAOS cascading: acked={acked} recovered={present} lost=0 ready_after_ms={:.0} \
+         snapshot_after_restart={} total_s={:.1}",
+        ms(ready),
+        snap.snapshot_id,
+        test_start.elapsed().as_secs_f64()
+    );
 }

@@ -73,7 +73,10 @@ pub struct SnapshotManifest {
 impl SnapshotManifest {
     /// Total bytes of the listed files.
     pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.bytes).sum()
+        // Saturating: a damaged manifest may claim absurd sizes; it must not panic.
+        self.files
+            .iter()
+            .fold(0u64, |acc, f| acc.saturating_add(f.bytes))
     }
 }
 
