@@ -191,6 +191,9 @@ class AkiDB:
         if r.status_code != 200 or r.json().get("upserted") != len(points):
             raise RuntimeError(f"upsert: {r.status_code} {r.text[:500]}")
 
+    def noop(self, client):
+        client.get(f"{self.url}/health").raise_for_status()
+
     def count(self):
         r = self.session().get(f"{self.url}/api/v1/collections/{self.coll}")
         r.raise_for_status()
@@ -248,6 +251,10 @@ class Chroma:
 
     def ingest_batch(self, coll, ids, vectors, payloads):
         coll.add(ids=[str(int(i)) for i in ids], embeddings=vectors, metadatas=list(payloads))
+
+    def noop(self, client):
+        chromadb_client = client._client if hasattr(client, "_client") else client
+        chromadb_client.heartbeat()
 
     def count(self):
         return self.session().count()
@@ -337,6 +344,12 @@ def bench(system, pid, data, args):
             "queries": len(fq),
         }
         log(f"{system.name}: filter section={value} {qps:.1f} QPS, {outside} hits outside the filter")
+    # The client's own floor: a no-op round trip (AkiDB GET /health, Chroma heartbeat).
+    client = system.session()
+    start = time.perf_counter()
+    for _ in range(500):
+        system.noop(client)
+    out["noop_qps"] = 500 / (time.perf_counter() - start)
     out["rss_mib_end"] = rss_mib(pid)
     return out
 

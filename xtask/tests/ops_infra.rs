@@ -195,7 +195,11 @@ fn workflows_call_cargo_xtask() {
         .iter()
         .find(|s| s["name"] == "execute")
         .unwrap();
-    for secret in ["GITHUB_TOKEN", "REGISTRY_USERNAME", "REGISTRY_PASSWORD"] {
+    for secret in [
+        "GITHUB_TOKEN",
+        "AKIDB_REGISTRY_USERNAME",
+        "AKIDB_REGISTRY_PASSWORD",
+    ] {
         assert!(
             exec["env"][secret]
                 .as_str()

@@ -1370,6 +1370,46 @@ async fn metrics_parse_and_name_every_design_metric() {
         .parse()
         .unwrap();
     assert!(wal > 0.0);
+
+    // Every metric the dashboards and alert rules use is served after this workload.
+    let served: HashSet<&str> = samples
+        .keys()
+        .map(|n| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suf| n.strip_suffix(suf))
+                .unwrap_or(n)
+        })
+        .collect();
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let mut files: Vec<_> = std::fs::read_dir(deploy.join("grafana"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.push(deploy.join("prometheus/alerts.yml"));
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        for (i, _) in source.match_indices("akidb_") {
+            let name: String = source[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suf| name.strip_suffix(suf))
+                .unwrap_or(&name);
+            // Names of rules, alerts and dashboards start with `akidb_` too but are no metric.
+            let is_metric = METRIC_NAMES.contains(&base) || served.contains(base);
+            if is_metric {
+                assert!(
+                    served.contains(base),
+                    "{} uses {name}, which /metrics does not serve",
+                    file.display()
+                );
+            }
+        }
+    }
+
     // Request ids are echoed and logged.
     let resp = reqwest::Client::new()
         .get(format!("{}/api/v1/collections", server.rest))

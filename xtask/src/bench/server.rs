@@ -29,6 +29,9 @@ pub struct Args {
     /// AkiDB `ef` values tried, in order, after the collection default until recall@10 ≥ 0.99.
     #[arg(long, default_value = "96,128,192")]
     ef: String,
+    /// Benchmark this `akidb` binary instead of building one.
+    #[arg(long, conflicts_with = "release")]
+    bin: Option<PathBuf>,
     /// Print the table without rewriting docs/benchmarks.md.
     #[arg(long)]
     no_write: bool,
@@ -92,8 +95,9 @@ impl Daemon {
         eprintln!("+ {shown} &> {}", log.display());
         let mut cmd = duct::cmd(program, args)
             .stdin_null()
-            .stdout_path(&log)
+            // Inner redirections apply last: stderr joins stdout after stdout went to the log.
             .stderr_to_stdout()
+            .stdout_path(&log)
             .unchecked();
         // The caller's AKIDB_* (API keys, S3, limits) would change what is measured:
         // both servers run with their defaults plus `env` only.
@@ -261,7 +265,7 @@ fn ratio(ours: f64, theirs: f64, target: Option<f64>) -> String {
 }
 
 /// The markdown table comparing both systems.
-fn table(a: &Value, c: &Value) -> String {
+fn table(a: &Value, c: &Value, queries: usize) -> String {
     let mut rows: Vec<[String; 4]> = Vec::new();
     let mut row = |name: &str, x: String, y: String, r: String| rows.push([name.into(), x, y, r]);
     let ing = ["ingest_points_per_s"];
@@ -288,7 +292,7 @@ fn table(a: &Value, c: &Value) -> String {
         String::new(),
     );
     row(
-        "recall@10 (1,000 queries)",
+        &format!("recall@10 ({} queries)", grouped(queries as f64)),
         format!("{:.4}", num(a, &["recall_at_10"])),
         format!("{:.4}", num(c, &["recall_at_10"])),
         String::new(),
@@ -334,6 +338,12 @@ fn table(a: &Value, c: &Value) -> String {
             String::new(),
         );
     }
+    row(
+        "client floor: no-op round trips/s (GET /health; heartbeat)",
+        grouped(num(a, &["noop_qps"])),
+        grouped(num(c, &["noop_qps"])),
+        String::new(),
+    );
     row(
         "server RSS after load (MiB)",
         format!("{:.0}", num(a, &["rss_mib_after_load"])),
@@ -387,11 +397,14 @@ fn doc_section(
     load_before: &str,
     load_after: &str,
     release: bool,
+    bin: Option<&Path>,
     chroma_version: &str,
     queries: usize,
     filtered: usize,
 ) -> String {
-    let profile = if release {
+    let profile = if let Some(bin) = bin {
+        format!("binary `{}` (`--bin`)", bin.display())
+    } else if release {
         "`--release` profile".to_string()
     } else {
         "dev profile, which this workspace optimises (opt-level 2, dependencies 3); \
@@ -408,8 +421,10 @@ cargo xtask bench server --release  # release-profile server\n```\n\n\
 Setup: dev-pydoc-50k (50,000 × 384, cosine, payload `{{section, page}}`), both\n\
 servers with their default configuration (AkiDB: `wal_sync = always`, every\n\
 upsert fsync'd before it is acknowledged; M=16, ef_construction=200,\n\
-ef_search=64, segments sealed at 20,000 points; Chroma {chroma_version}: `chroma run`,\n\
-hnsw defaults M=16, ef_construction=100, ef_search=100). AkiDB built with the {profile}. Both are driven by the same\n\
+ef_search=64, segments sealed at 20,000 points, so 50,000 points are two HNSW\n\
+segments plus 10,000 in the exactly scanned mutable segment; Chroma {chroma_version}:\n\
+`chroma run`, hnsw defaults M=16, ef_construction=100, ef_search=100). AkiDB\n\
+built with the {profile}. Both are driven by the same\n\
 Python script (`xtask/scripts/bench_server.py`): `requests` + `orjson` against\n\
 AkiDB's REST API, `chromadb.HttpClient` (httpx + orjson) against Chroma; one\n\
 search per request, k=10, payloads returned only for filtered searches (to check\n\
@@ -423,7 +438,9 @@ Filtered search: {filtered} queries, recall against an exact filtered scan, and\
 every returned hit's `section` checked against the filter. RSS is VmRSS of the\n\
 server process after the load has settled.\n\n\
 The machine is a shared 2-core VM; client and server share the two cores, so\n\
-the Python client's own cost bounds both systems' QPS.\n\n\
+the Python client's own cost bounds both systems' QPS: the \"client floor\" row\n\
+is a no-op round trip with the same client (AkiDB `GET /health` with `requests`,\n\
+Chroma `heartbeat()` with its HttpClient), an upper bound for any search QPS here.\n\n\
 Measured {date} (load average before the run: {load_before}; after: {load_after}):\n\n\
 {table}\n\
 Targets from issue 3: ingest ≥ 10× Chroma, search QPS ≥ 5× Chroma at\n\
@@ -460,7 +477,11 @@ pub fn run(args: Args) -> Result<()> {
     let dataset = dataset.canonicalize()?;
     let pydeps = root.join("target/pydeps");
     python_deps(&pydeps)?;
-    let bin = build_server(args.release)?;
+    let bin = match &args.bin {
+        Some(b) if b.is_file() => b.canonicalize()?,
+        Some(b) => bail!("--bin {}: no such file", b.display()),
+        None => build_server(args.release)?,
+    };
     let pypath = pydeps.display().to_string();
     let chroma_version = run_checked(
         "python3",
@@ -570,7 +591,7 @@ pub fn run(args: Args) -> Result<()> {
     let (Some(a), Some(c)) = (results.get("AkiDB"), results.get("Chroma")) else {
         bail!("the client script did not report both systems:\n{out}");
     };
-    let table = table(a, c);
+    let table = table(a, c, args.queries.min(1000));
     println!("{table}");
     println!("load average before: {load_before}; after: {load_after}");
     if args.no_write {
@@ -585,6 +606,7 @@ pub fn run(args: Args) -> Result<()> {
         &load_before,
         &load_after,
         args.release,
+        args.bin.as_deref(),
         &chroma_version,
         args.queries,
         args.filtered_queries,
@@ -612,6 +634,32 @@ mod tests {
         );
         let appended = replace_section("# B\n\n## Engine\n\ne\n", "## Server\n\nx\n");
         assert_eq!(appended, "# B\n\n## Engine\n\ne\n\n## Server\n\nx\n");
+    }
+
+    #[test]
+    fn doc_section_names_command_date_and_table() {
+        let s = doc_section(
+            "| t |\n",
+            "2026-11-27 09:45 UTC",
+            "0.5 0.4 0.3",
+            "1.0 0.8 0.5",
+            false,
+            None,
+            "1.5.9",
+            1000,
+            200,
+        );
+        assert!(s.starts_with("## Server"));
+        for part in [
+            "cargo xtask bench server",
+            "2026-11-27 09:45 UTC",
+            "| t |",
+            "1.5.9",
+            "opt-level 2",
+        ] {
+            assert!(s.contains(part), "{part} missing from:\n{s}");
+        }
+        assert_eq!(replace_section("# B\n", &s).matches("## Server").count(), 1);
     }
 
     #[test]
