@@ -68,6 +68,8 @@ pub fn init(cfg: &TelemetrySection) -> Result<Telemetry, String> {
     let fmt_layer = match cfg.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            // Colour codes only for a terminal: log files and collectors get plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(true)
             .with_filter(filter())
             .boxed(),
