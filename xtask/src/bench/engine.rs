@@ -6,8 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::Value;
+
+use super::run_capture;
+use crate::provision::workspace_root;
 
 /// Arguments of `cargo xtask bench engine`.
 #[derive(clap::Args)]
@@ -30,38 +33,6 @@ pub struct Args {
     /// Skip the engine ingest benchmark.
     #[arg(long)]
     skip_ingest: bool,
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
-/// Runs a command, streaming stderr, returning stdout; the error names the full command.
-fn run_capture(
-    root: &Path,
-    program: &str,
-    args: &[String],
-    env: &[(&str, String)],
-) -> Result<String> {
-    let shown = format!("{program} {}", args.join(" "));
-    eprintln!("+ {shown}");
-    let mut cmd = duct::cmd(program, args)
-        .dir(root)
-        .stdout_capture()
-        .unchecked();
-    for (k, v) in env {
-        cmd = cmd.env(k, v);
-    }
-    let out = cmd
-        .run()
-        .with_context(|| format!("could not start `{shown}`"))?;
-    if !out.status.success() {
-        bail!("`{shown}` failed with {}", out.status);
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// One row of results: implementation → ef → (qps, cpu_qps, recall).

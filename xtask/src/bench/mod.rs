@@ -4,6 +4,9 @@
 mod engine;
 mod server;
 
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
 /// Arguments of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,4 +28,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Suite::Engine(a) => engine::run(a),
         Suite::Server(a) => server::run(a),
     }
+}
+
+/// Runs a command, streaming stderr, returning stdout; the error names the full command.
+pub(crate) fn run_capture(
+    root: &Path,
+    program: &str,
+    args: &[String],
+    env: &[(&str, String)],
+) -> Result<String> {
+    let shown = format!("{program} {}", args.join(" "));
+    eprintln!("+ {shown}");
+    let mut cmd = duct::cmd(program, args)
+        .dir(root)
+        .stdout_capture()
+        .unchecked();
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    let out = cmd
+        .run()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !out.status.success() {
+        bail!("`{shown}` failed with {}", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

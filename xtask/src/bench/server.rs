@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use super::run_capture;
+use crate::provision::workspace_root;
+
 /// Arguments of `cargo xtask bench server`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,35 +40,13 @@ pub struct Args {
     no_write: bool,
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Runs a command to completion; the error names the full command.
+/// Runs a command in the workspace to completion; the error names the full command.
 fn run_checked(program: &str, args: &[String], env: &[(&str, String)]) -> Result<String> {
-    let shown = format!("{program} {}", args.join(" "));
-    eprintln!("+ {shown}");
-    let mut cmd = duct::cmd(program, args)
-        .dir(workspace_root())
-        .stdout_capture()
-        .unchecked();
-    for (k, v) in env {
-        cmd = cmd.env(k, v);
-    }
-    let out = cmd
-        .run()
-        .with_context(|| format!("could not start `{shown}`"))?;
-    if !out.status.success() {
-        bail!("`{shown}` failed with {}", out.status);
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    run_capture(&workspace_root(), program, args, env)
 }
 
 /// A background server; SIGKILLed (and reaped) when dropped, so every exit path stops it.
