@@ -1,17 +1,26 @@
-//! `cargo xtask fuzz [--seconds N] [--target T]…`: builds the cargo-fuzz project in `fuzz/`
-//! with the nightly toolchain and runs each target for a bounded time, starting from the
+//! `cargo xtask fuzz [--seconds N] [--target T]…`: builds the libFuzzer targets in `fuzz/`
+//! on the stable toolchain (the same coverage instrumentation cargo-fuzz uses, without a
+//! sanitizer: the targets are safe Rust) and runs each for a bounded time, starting from the
 //! committed seeds (`fuzz/corpus/<target>/`) plus a working corpus kept under
 //! `target/fuzz-corpus/`. Prints the executions per target. A crash fails the run; its input
 //! is copied to `fuzz/regressions/<target>/` so that, once fixed, `cargo test` replays it
-//! (`crates/akidb-storage/tests/fuzz_regressions.rs`).
+//! (`crates/akidb-storage/tests/fuzz_regressions.rs`). `cargo xtask test` runs it briefly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
 use crate::provision::workspace_root;
+
+/// Coverage flags for libFuzzer, as cargo-fuzz passes them (all stable rustc options).
+const INSTRUMENTATION: &str = "-Cpasses=sancov-module \
+    -Cllvm-args=-sanitizer-coverage-level=4 \
+    -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+    -Cllvm-args=-sanitizer-coverage-pc-table \
+    -Cllvm-args=-sanitizer-coverage-trace-compares \
+    --cfg fuzzing -Cdebug-assertions -Coverflow-checks";
 
 /// Every fuzz target of `fuzz/Cargo.toml`.
 pub const TARGETS: [&str; 4] = [
@@ -30,12 +39,6 @@ pub struct Args {
     /// Run only these targets (default: all).
     #[arg(long = "target", value_parser = clap::builder::PossibleValuesParser::new(TARGETS))]
     pub targets: Vec<String>,
-    /// Sanitizer passed to cargo-fuzz (`none` builds and runs fastest; the targets are safe Rust).
-    #[arg(long, default_value = "none", value_parser = ["none", "address"])]
-    pub sanitizer: String,
-    /// Rust toolchain that cargo-fuzz needs (nightly).
-    #[arg(long, default_value = "nightly")]
-    pub toolchain: String,
 }
 
 /// What one target run did.
@@ -52,33 +55,21 @@ pub struct TargetRun {
 /// Runs `cargo xtask fuzz`.
 pub fn run(args: Args) -> Result<()> {
     let root = workspace_root();
-    let fuzz_dir = root.join("fuzz");
     let targets: Vec<String> = if args.targets.is_empty() {
         TARGETS.iter().map(|t| t.to_string()).collect()
     } else {
         args.targets.clone()
     };
-    check_cargo_fuzz(&args.toolchain)?;
-    let target_dir = root.join("target/fuzz");
     let started = Instant::now();
-    let mut build = cargo_fuzz(&args, &fuzz_dir);
-    build.args([
-        "build",
-        "--sanitizer",
-        &args.sanitizer,
-        "--debug-assertions",
-    ]);
-    build.arg("--target-dir").arg(&target_dir);
-    run_checked(&mut build, "building the fuzz targets")?;
+    let bin_dir = build(&root)?;
     println!(
         "fuzz: built {} targets in {:.0} s",
-        targets.len(),
+        TARGETS.len(),
         started.elapsed().as_secs_f64()
     );
-
     let mut runs = Vec::new();
     for target in &targets {
-        runs.push(run_target(&args, &fuzz_dir, &target_dir, &root, target)?);
+        runs.push(run_target(&root, &bin_dir, target, args.seconds)?);
     }
     let total: u64 = runs.iter().map(|r| r.executions).sum();
     for r in &runs {
@@ -96,30 +87,43 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn check_cargo_fuzz(toolchain: &str) -> Result<()> {
-    let ok = Command::new("cargo")
-        .args([&format!("+{toolchain}"), "fuzz", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        bail!(
-            "`cargo +{toolchain} fuzz` is not available: install the toolchain (`rustup toolchain install \
-             {toolchain}`) and cargo-fuzz (`cargo install cargo-fuzz`)"
-        );
-    }
-    Ok(())
+/// Builds every target with coverage instrumentation; returns the directory of the binaries.
+fn build(root: &Path) -> Result<PathBuf> {
+    let host = host_triple()?;
+    let target_dir = root.join("target/fuzz");
+    let flags: Vec<&str> = INSTRUMENTATION.split_whitespace().collect();
+    // An explicit --target keeps the flags away from build scripts and proc macros,
+    // which must not be instrumented (they would need libFuzzer to link).
+    let mut cmd = Command::new("cargo");
+    cmd.args([
+        "build",
+        "--release",
+        "--bins",
+        "--locked",
+        "--target",
+        &host,
+    ])
+    .arg("--manifest-path")
+    .arg(root.join("fuzz/Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target_dir)
+    .env("RUSTFLAGS", flags.join(" "))
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    // The workspace's CARGO_TARGET_DIR holds uninstrumented builds.
+    .env_remove("CARGO_TARGET_DIR");
+    run_checked(&mut cmd, "building the fuzz targets")?;
+    Ok(target_dir.join(host).join("release"))
 }
 
-fn cargo_fuzz(args: &Args, fuzz_dir: &Path) -> Command {
-    let mut cmd = Command::new("cargo");
-    cmd.arg(format!("+{}", args.toolchain))
-        .arg("fuzz")
-        .current_dir(fuzz_dir);
-    // The workspace's CARGO_TARGET_DIR holds stable, uninstrumented builds.
-    cmd.env_remove("CARGO_TARGET_DIR");
-    cmd
+fn host_triple() -> Result<String> {
+    let out = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("cannot run `rustc -vV`")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .context("`rustc -vV` printed no host triple")
 }
 
 fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
@@ -132,13 +136,8 @@ fn run_checked(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn run_target(
-    args: &Args,
-    fuzz_dir: &Path,
-    target_dir: &Path,
-    root: &Path,
-    target: &str,
-) -> Result<TargetRun> {
+fn run_target(root: &Path, bin_dir: &Path, target: &str, seconds: u64) -> Result<TargetRun> {
+    let fuzz_dir = root.join("fuzz");
     let work = root.join("target/fuzz-corpus").join(target);
     let artifacts = root.join("target/fuzz-artifacts").join(target);
     std::fs::create_dir_all(&work)?;
@@ -148,30 +147,21 @@ fn run_target(
         .join("target/fuzz-artifacts")
         .join(format!("{target}.log"));
     let log = std::fs::File::create(&log_path)?;
-    let mut cmd = cargo_fuzz(args, fuzz_dir);
-    cmd.args([
-        "run",
-        target,
-        "--sanitizer",
-        &args.sanitizer,
-        "--debug-assertions",
-    ])
-    .arg("--target-dir")
-    .arg(target_dir)
-    .arg(&work)
-    .arg(fuzz_dir.join("corpus").join(target))
-    .arg("--")
-    .arg(format!("-max_total_time={}", args.seconds))
-    .arg(format!("-artifact_prefix={}/", artifacts.display()))
-    .args([
-        "-print_final_stats=1",
-        "-max_len=65536",
-        "-timeout=10",
-        "-rss_limit_mb=2048",
-    ])
-    .stdout(log.try_clone()?)
-    .stderr(log);
-    println!("fuzz: {target} for {} s", args.seconds);
+    let binary = bin_dir.join(target);
+    let mut cmd = Command::new(&binary);
+    cmd.arg(&work)
+        .arg(fuzz_dir.join("corpus").join(target))
+        .arg(format!("-max_total_time={seconds}"))
+        .arg(format!("-artifact_prefix={}/", artifacts.display()))
+        .args([
+            "-print_final_stats=1",
+            "-max_len=65536",
+            "-timeout=10",
+            "-rss_limit_mb=2048",
+        ])
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    println!("fuzz: {target} for {seconds} s");
     let status = cmd
         .status()
         .with_context(|| format!("cannot run {cmd:?}"))?;
@@ -200,10 +190,10 @@ fn run_target(
             .collect();
         bail!(
             "fuzz target {target} failed ({status}); inputs kept as regressions: {kept:?}\n\
-             full log: {}\n{}\nreproduce: cd fuzz && cargo +{} fuzz run {target} <input>",
+             full log: {}\n{}\nreproduce: {} <input>",
             log_path.display(),
             tail.join("\n"),
-            args.toolchain
+            binary.display()
         );
     }
     let executions = stat(&text, "stat::number_of_executed_units:")

@@ -25,6 +25,7 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("binutils", "readelf and strip for the image layers"),
     ("binutils-aarch64-linux-gnu", "strips the arm64 binary"),
     ("git", "release tests use real repositories"),
+    ("g++", "builds libFuzzer for the fuzz run"),
 ];
 
 /// Python packages installed with pip into `target/pydeps`.

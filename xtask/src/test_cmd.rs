@@ -10,6 +10,9 @@ use crate::provision::{self, run as run_checked};
 /// Arguments of `cargo xtask test`.
 #[derive(clap::Args)]
 pub struct Args {
+    /// Seconds each fuzz target runs after the tests (0: no fuzz run).
+    #[arg(long, default_value_t = 20)]
+    pub fuzz_seconds: u64,
     /// Extra arguments passed to `cargo test` after `--` (e.g. a test name filter).
     #[arg(last = true)]
     pub cargo_test_args: Vec<String>,
@@ -56,9 +59,20 @@ pub fn run(args: Args) -> Result<()> {
         .env("AKIDB_TEST_SERVER_BIN", &amd64)
         .env("AKIDB_TEST_BIN_AMD64", &amd64)
         .env("AKIDB_TEST_BIN_ARM64", &arm64);
-    let result = run_checked(test);
+    let tests = run_checked(test);
     eprintln!("xtask: test run took {:.0?}", started.elapsed());
-    result
+    // The fuzz run comes last so that a crash it finds never hides a test result.
+    let fuzz = if args.fuzz_seconds > 0 {
+        crate::fuzz::run(crate::fuzz::Args {
+            seconds: args.fuzz_seconds,
+            targets: Vec::new(),
+        })
+    } else {
+        eprintln!("xtask: fuzz run not requested (--fuzz-seconds 0)");
+        Ok(())
+    };
+    eprintln!("xtask: done in {:.0?}", started.elapsed());
+    tests.and(fuzz)
 }
 
 /// Builds the `akidb` binary for the host or a cross target and returns its path.

@@ -308,6 +308,9 @@ impl Condition {
             }
             Condition::IsNull(key) => json!({"is_null": {"key": key}}),
             Condition::IsEmpty(key) => json!({"is_empty": {"key": key}}),
+            // `{}` is not a condition: an empty nested filter keeps one (empty) clause so
+            // that the output parses again (found by the `filter_parse` fuzz target).
+            Condition::Nested(f) if f.is_empty() => json!({"must": []}),
             Condition::Nested(f) => f.to_json(),
         }
     }

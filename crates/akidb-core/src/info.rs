@@ -52,6 +52,12 @@ pub struct SnapshotInfo {
     pub created_at: String,
     /// Total bytes of the snapshot's files.
     pub bytes: u64,
+    /// A complete copy is on local disk.
+    #[serde(default)]
+    pub local: bool,
+    /// A complete copy (manifest included) is in the object store.
+    #[serde(default)]
+    pub remote: bool,
 }
 
 /// What a compaction did.

@@ -14,6 +14,7 @@ pub mod metric;
 pub mod observe;
 pub mod point;
 pub mod search;
+pub mod time;
 
 pub use config::{CollectionConfig, IndexKind, IndexParams, TierOverrides};
 pub use error::{Error, ErrorKind, Result};

@@ -172,7 +172,7 @@ impl std::fmt::Debug for Database {
     }
 }
 
-fn collections_dir(cfg: &EngineConfig) -> PathBuf {
+pub(crate) fn collections_dir(cfg: &EngineConfig) -> PathBuf {
     cfg.data_dir.join("collections")
 }
 
@@ -473,8 +473,16 @@ impl Database {
         Ok(self.entry(name)?.config.clone())
     }
 
-    /// Deletes a collection and all its files.
+    /// Deletes a collection, its files, its objects in the object store and its
+    /// dead-letter entries.
     pub fn drop_collection(&self, name: &str) -> Result<()> {
+        self.drop_local(name)?;
+        tier::delete_remote(&self.inner.shared, name);
+        Ok(())
+    }
+
+    /// Deletes a collection's local files only.
+    fn drop_local(&self, name: &str) -> Result<()> {
         let _guard = self.inner.catalog_lock.lock();
         let entry = self
             .inner
@@ -558,11 +566,6 @@ impl Database {
     pub fn snapshot(&self, name: &str) -> Result<SnapshotInfo> {
         let live = self.hot(name)?;
         persist::snapshot(&live)
-    }
-
-    /// The collection's local snapshots, oldest first (never loads the collection).
-    pub fn list_snapshots(&self, name: &str) -> Result<Vec<SnapshotInfo>> {
-        Ok(persist::list_snapshots(&self.entry(name)?.dir))
     }
 
     /// Numbers for metrics; never loads a collection.

@@ -257,7 +257,7 @@ pub(crate) fn load_snapshot(
     })
 }
 
-fn info_of(dir: &Path, m: &SnapshotManifest) -> SnapshotInfo {
+pub(crate) fn info_of(dir: &Path, m: &SnapshotManifest) -> SnapshotInfo {
     SnapshotInfo {
         snapshot_id: dir
             .file_name()
@@ -267,6 +267,8 @@ fn info_of(dir: &Path, m: &SnapshotManifest) -> SnapshotInfo {
         rows: m.rows,
         created_at: m.created_at.clone(),
         bytes: m.total_bytes(),
+        local: true,
+        remote: false,
     }
 }
 

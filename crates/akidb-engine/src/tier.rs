@@ -12,7 +12,7 @@ use akidb_storage::{download_dir, verify_snapshot, ObjectStore};
 
 use crate::collection::Live;
 use crate::policy::{plan, Candidate};
-use crate::{fsutil, persist, CollectionInfo, Database, Entry, TierInfo};
+use crate::{fsutil, persist, CollectionInfo, Database, Entry, SnapshotInfo, TierInfo};
 
 /// Object-store key prefix of a collection's snapshots.
 pub(crate) fn remote_prefix(name: &str) -> String {
@@ -30,6 +30,7 @@ pub(crate) fn upload_snapshot(shared: &crate::Shared, name: &str, snap_dir: &Pat
         .unwrap_or_default();
     let prefix = format!("{}/{id}", remote_prefix(name));
     shared.block_on(akidb_storage::upload_dir(store.as_ref(), snap_dir, &prefix))?;
+    prune_remote(shared, name);
     Ok(())
 }
 
@@ -72,7 +73,10 @@ pub(crate) fn upload_snapshot_or_queue(
     }
     match first_err {
         Some(e) => Err(e),
-        None => Ok(()),
+        None => {
+            prune_remote(shared, name);
+            Ok(())
+        }
     }
 }
 
@@ -90,6 +94,132 @@ fn collect_files(dir: &Path, rel: &str, out: &mut Vec<String>) {
         } else {
             out.push(r);
         }
+    }
+}
+
+/// One snapshot id under a collection's prefix in the object store.
+pub(crate) struct RemoteSnapshot {
+    /// Snapshot id.
+    pub id: String,
+    /// Every object key of the snapshot.
+    pub keys: Vec<String>,
+    /// The manifest is there: the upload finished.
+    pub complete: bool,
+}
+
+/// The snapshots of `name` in the object store, oldest first.
+pub(crate) fn remote_snapshots(
+    shared: &crate::Shared,
+    store: &dyn ObjectStore,
+    name: &str,
+) -> Result<Vec<RemoteSnapshot>> {
+    let prefix = format!("{}/", remote_prefix(name));
+    let objects = shared.block_on(store.list(&prefix))?;
+    let mut by_id: std::collections::BTreeMap<String, RemoteSnapshot> = Default::default();
+    for o in objects {
+        let Some((id, file)) = o.key.strip_prefix(&prefix).and_then(|r| r.split_once('/')) else {
+            continue;
+        };
+        let snap = by_id
+            .entry(id.to_string())
+            .or_insert_with(|| RemoteSnapshot {
+                id: id.to_string(),
+                keys: Vec::new(),
+                complete: false,
+            });
+        snap.complete |= file == akidb_storage::snapshot::MANIFEST_FILE;
+        snap.keys.push(o.key.clone());
+    }
+    Ok(by_id.into_values().collect())
+}
+
+/// Newest complete snapshot id of `name` in the object store, if any.
+fn remote_latest(
+    shared: &crate::Shared,
+    store: &dyn ObjectStore,
+    name: &str,
+) -> Result<Option<String>> {
+    Ok(remote_snapshots(shared, store, name)?
+        .into_iter()
+        .rev()
+        .find(|s| s.complete)
+        .map(|s| s.id))
+}
+
+/// Deletes remote snapshots older than the newest `snapshot_retention` complete ones
+/// (incomplete uploads older than those too). Best effort: a failure is logged and the
+/// next snapshot tries again. Returns the number of snapshots removed.
+pub(crate) fn prune_remote(shared: &crate::Shared, name: &str) -> usize {
+    let Some(store) = shared.store.clone() else {
+        return 0;
+    };
+    let snaps = match remote_snapshots(shared, store.as_ref(), name) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(collection = %name, error = %e, "remote snapshot retention skipped");
+            return 0;
+        }
+    };
+    let keep = shared.cfg.snapshot_retention.max(1);
+    let complete: Vec<&str> = snaps
+        .iter()
+        .filter(|s| s.complete)
+        .map(|s| s.id.as_str())
+        .collect();
+    if complete.len() <= keep {
+        return 0;
+    }
+    let oldest_kept = complete[complete.len() - keep].to_string();
+    let pending = shared.dlq.list();
+    let mut removed = 0;
+    for snap in snaps.iter().filter(|s| s.id < oldest_kept) {
+        if pending.iter().any(|p| snap.keys.contains(&p.key)) {
+            continue;
+        }
+        // The manifest first: a snapshot without one is never chosen for a download.
+        let mut keys = snap.keys.clone();
+        keys.sort_by_key(|k| !k.ends_with(akidb_storage::snapshot::MANIFEST_FILE));
+        let res: Result<()> = keys
+            .iter()
+            .try_for_each(|k| shared.block_on(store.delete(k)));
+        match res {
+            Ok(()) => removed += 1,
+            Err(e) => {
+                tracing::warn!(collection = %name, snapshot = %snap.id, error = %e, "could not delete an old remote snapshot");
+                break;
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(collection = %name, removed, keep, "old remote snapshots deleted");
+    }
+    removed
+}
+
+/// Deletes every object of a dropped collection and its dead-letter entries. Best effort:
+/// the local drop has happened; what cannot be deleted now is logged.
+pub(crate) fn delete_remote(shared: &crate::Shared, name: &str) {
+    let prefix = format!("collections/{name}/");
+    for entry in shared
+        .dlq
+        .list()
+        .into_iter()
+        .filter(|e| e.key.starts_with(&prefix))
+    {
+        if let Err(e) = shared.dlq.remove(&entry.id) {
+            tracing::warn!(collection = %name, error = %e, "could not remove a dead-letter entry of a dropped collection");
+        }
+    }
+    let Some(store) = shared.store.clone() else {
+        return;
+    };
+    let res = shared.block_on(store.list(&prefix)).and_then(|objects| {
+        objects
+            .iter()
+            .try_for_each(|o| shared.block_on(store.delete(&o.key)))
+    });
+    if let Err(e) = res {
+        tracing::warn!(collection = %name, error = %e, "objects of the dropped collection are left in the object store");
     }
 }
 
@@ -154,27 +284,11 @@ impl Database {
         }
     }
 
-    /// Newest snapshot id in the object store, if any.
-    fn remote_latest(&self, store: &Arc<dyn ObjectStore>, name: &str) -> Result<Option<String>> {
-        let prefix = format!("{}/", remote_prefix(name));
-        let objects = self.inner.shared.block_on(store.list(&prefix))?;
-        let mut ids: Vec<String> = objects
-            .iter()
-            .filter_map(|o| {
-                let rest = o.key.strip_prefix(&prefix)?;
-                let (id, file) = rest.split_once('/')?;
-                (file == akidb_storage::snapshot::MANIFEST_FILE).then(|| id.to_string())
-            })
-            .collect();
-        ids.sort();
-        Ok(ids.pop())
-    }
-
     /// Downloads the newest remote snapshot of a cold collection into its local snapshot dir.
     fn download_latest(&self, entry: &Entry) -> Result<()> {
         let store = self.store()?;
         let name = &entry.config.name;
-        let id = self.remote_latest(&store, name)?.ok_or_else(|| {
+        let id = remote_latest(&self.inner.shared, store.as_ref(), name)?.ok_or_else(|| {
             Error::internal(format!(
                 "cold collection '{name}' has no snapshot in the object store"
             ))
@@ -422,76 +536,190 @@ impl Database {
     /// Restores a collection from a snapshot (`"latest"` or an id), from the object store
     /// when it is not on local disk. Verifies checksums when asked; a damaged snapshot is
     /// refused with an error naming the file and the running collection stays untouched.
+    /// A collection that no longer exists locally (e.g. after the data dir was lost) is
+    /// recreated from the configuration in the snapshot's manifest.
     pub fn restore(
         &self,
         name: &str,
         snapshot_id: &str,
         verify_integrity: bool,
     ) -> Result<CollectionInfo> {
-        let entry = self.entry(name)?;
-        let shared = &self.inner.shared;
-        let local_root = entry.dir.join("snapshots");
+        let entry = match self.entry(name) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == "collection_not_found" => {
+                return self.restore_missing(name, snapshot_id, verify_integrity, e)
+            }
+            Err(e) => return Err(e),
+        };
         let id = if snapshot_id == "latest" {
             let remote = match self.store() {
-                Ok(store) => self.remote_latest(&store, name)?,
+                Ok(store) => remote_latest(&self.inner.shared, store.as_ref(), name)?,
                 Err(_) => None,
             };
             let local = persist::snapshot_dirs(&entry.dir)
                 .last()
                 .and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_string()));
-            std::cmp::max(remote, local).ok_or_else(|| {
-                Error::new(
-                    akidb_core::ErrorKind::NotFound,
-                    "snapshot_not_found",
-                    format!("collection '{name}' has no snapshot"),
-                )
-            })?
+            std::cmp::max(remote, local).ok_or_else(|| no_snapshot(name))?
         } else {
-            if snapshot_id.is_empty() || snapshot_id.contains('/') || snapshot_id.starts_with('.') {
-                return Err(Error::invalid(
-                    "invalid_snapshot_id",
-                    format!("'{snapshot_id}' is not a snapshot id"),
-                ));
-            }
+            check_snapshot_id(snapshot_id)?;
             snapshot_id.to_string()
         };
         let staging = entry.dir.join("restore-tmp");
         let _ = fs::remove_dir_all(&staging);
-        let local = local_root.join(&id);
+        let local = entry.dir.join("snapshots").join(&id);
         let source = if local.join(akidb_storage::snapshot::MANIFEST_FILE).exists() {
             local
         } else {
-            let store = self.store().map_err(|_| {
-                Error::new(
-                    akidb_core::ErrorKind::NotFound,
-                    "snapshot_not_found",
-                    format!("snapshot '{id}' of '{name}' does not exist"),
-                )
-            })?;
-            fsutil::mkdirs(&staging)?;
-            let target = staging.join(&id);
-            shared
-                .block_on(download_dir(
-                    store.as_ref(),
-                    &format!("{}/{id}", remote_prefix(name)),
-                    &target,
-                ))
-                .map_err(|e| {
-                    if e.kind() == akidb_core::ErrorKind::NotFound {
-                        Error::new(
-                            akidb_core::ErrorKind::NotFound,
-                            "snapshot_not_found",
-                            format!("snapshot '{id}' of '{name}' does not exist"),
-                        )
-                    } else {
-                        e
-                    }
-                })?;
-            target
+            let store = self.store().map_err(|_| snapshot_not_found(name, &id))?;
+            self.download_snapshot(store.as_ref(), name, &id, &staging)?
         };
         let result = self.restore_from(&entry, &source, &id, verify_integrity);
         let _ = fs::remove_dir_all(&staging);
         result
+    }
+
+    /// Restore of a collection unknown locally: only the object store can have it.
+    fn restore_missing(
+        &self,
+        name: &str,
+        snapshot_id: &str,
+        verify_integrity: bool,
+        not_found: Error,
+    ) -> Result<CollectionInfo> {
+        let Ok(store) = self.store() else {
+            return Err(not_found);
+        };
+        let id = if snapshot_id == "latest" {
+            match remote_latest(&self.inner.shared, store.as_ref(), name)? {
+                Some(id) => id,
+                None => return Err(not_found),
+            }
+        } else {
+            check_snapshot_id(snapshot_id)?;
+            snapshot_id.to_string()
+        };
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        // A dot directory: `Database::open` removes it if we crash before the end.
+        let staging =
+            crate::collections_dir(&self.inner.shared.cfg).join(format!(".restore-{name}-{nanos}"));
+        let result = (|| {
+            let source = self.download_snapshot(store.as_ref(), name, &id, &staging)?;
+            let manifest = if verify_integrity {
+                verify_snapshot(&source)
+            } else {
+                akidb_storage::read_manifest(&source)
+            }
+            .map_err(|e| refused(name, &id, &e))?;
+            if manifest.collection.name != name {
+                return Err(Error::corruption(format!(
+                    "snapshot '{id}' under '{name}' belongs to collection '{}'",
+                    manifest.collection.name
+                )));
+            }
+            self.create_collection(manifest.collection.clone())?;
+            let entry = self.entry(name)?;
+            self.restore_from(&entry, &source, &id, false)
+                .inspect_err(|_| {
+                    // Leave no empty collection behind: the restore did not happen.
+                    if let Err(e) = self.drop_local(name) {
+                        tracing::warn!(collection = %name, error = %e, "could not remove the collection of a failed restore");
+                    }
+                })
+        })();
+        let _ = fs::remove_dir_all(&staging);
+        if result.is_ok() {
+            tracing::info!(collection = %name, snapshot = %id, "collection recreated from the object store");
+        }
+        result
+    }
+
+    /// Downloads snapshot `id` of `name` into `staging/<id>` and returns that directory.
+    fn download_snapshot(
+        &self,
+        store: &dyn ObjectStore,
+        name: &str,
+        id: &str,
+        staging: &Path,
+    ) -> Result<std::path::PathBuf> {
+        fsutil::mkdirs(staging)?;
+        let target = staging.join(id);
+        let files = self
+            .inner
+            .shared
+            .block_on(download_dir(
+                store,
+                &format!("{}/{id}", remote_prefix(name)),
+                &target,
+            ))
+            .map_err(|e| {
+                if e.kind() == akidb_core::ErrorKind::NotFound {
+                    snapshot_not_found(name, id)
+                } else {
+                    e
+                }
+            })?;
+        if files == 0 {
+            return Err(snapshot_not_found(name, id));
+        }
+        Ok(target)
+    }
+
+    /// Snapshots of a collection, oldest first: local ones and, when an object store is
+    /// configured, the complete ones there (listing works for a collection that exists
+    /// only in the object store, e.g. after the data dir was lost).
+    pub fn list_snapshots(&self, name: &str) -> Result<Vec<SnapshotInfo>> {
+        let (mut out, known) = match self.entry(name) {
+            Ok(entry) => (persist::list_snapshots(&entry.dir), true),
+            Err(e) if e.code() == "collection_not_found" => (Vec::new(), false),
+            Err(e) => return Err(e),
+        };
+        let shared = &self.inner.shared;
+        let remote = match self.store() {
+            Ok(store) => match remote_snapshots(shared, store.as_ref(), name) {
+                Ok(r) => r.into_iter().map(|r| (store.clone(), r)).collect(),
+                // Degraded mode: local snapshots are still listed.
+                Err(e) if known => {
+                    tracing::warn!(collection = %name, error = %e, "remote snapshots not listed");
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            },
+            Err(_) => Vec::new(),
+        };
+        for (store, r) in remote.into_iter().filter(|(_, r)| r.complete) {
+            if let Some(info) = out.iter_mut().find(|i| i.snapshot_id == r.id) {
+                info.remote = true;
+                continue;
+            }
+            let key = format!(
+                "{}/{}/{}",
+                remote_prefix(name),
+                r.id,
+                akidb_storage::snapshot::MANIFEST_FILE
+            );
+            let bytes = shared.block_on(store.get(&key))?;
+            let m: akidb_storage::SnapshotManifest =
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::corruption(format!("object {key} is not a snapshot manifest: {e}"))
+                })?;
+            out.push(SnapshotInfo {
+                snapshot_id: r.id,
+                lsn: m.lsn,
+                rows: m.rows,
+                bytes: m.total_bytes(),
+                created_at: m.created_at,
+                local: false,
+                remote: true,
+            });
+        }
+        if !known && out.is_empty() {
+            return Err(Error::collection_not_found(name));
+        }
+        out.sort_by(|a, b| a.snapshot_id.cmp(&b.snapshot_id));
+        Ok(out)
     }
 
     fn restore_from(
@@ -503,13 +731,7 @@ impl Database {
     ) -> Result<CollectionInfo> {
         let name = &entry.config.name;
         if verify {
-            verify_snapshot(source).map_err(|e| {
-                Error::new(
-                    e.kind(),
-                    e.code(),
-                    format!("snapshot '{id}' of '{name}' refused: {}", e.message()),
-                )
-            })?;
+            verify_snapshot(source).map_err(|e| refused(name, id, &e))?;
         }
         let recovered = persist::load_snapshot(&entry.config, source, &self.inner.shared, false)?;
         // Swap: the restored state continues the collection's WAL under a new snapshot.
@@ -565,4 +787,38 @@ impl Database {
         tracing::info!(collection = %name, snapshot = %id, "collection restored");
         Ok(Self::info(entry))
     }
+}
+
+fn check_snapshot_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.contains('/') || id.starts_with('.') {
+        return Err(Error::invalid(
+            "invalid_snapshot_id",
+            format!("'{id}' is not a snapshot id"),
+        ));
+    }
+    Ok(())
+}
+
+fn snapshot_not_found(name: &str, id: &str) -> Error {
+    Error::new(
+        akidb_core::ErrorKind::NotFound,
+        "snapshot_not_found",
+        format!("snapshot '{id}' of '{name}' does not exist"),
+    )
+}
+
+fn no_snapshot(name: &str) -> Error {
+    Error::new(
+        akidb_core::ErrorKind::NotFound,
+        "snapshot_not_found",
+        format!("collection '{name}' has no snapshot"),
+    )
+}
+
+fn refused(name: &str, id: &str, e: &Error) -> Error {
+    Error::new(
+        e.kind(),
+        e.code(),
+        format!("snapshot '{id}' of '{name}' refused: {}", e.message()),
+    )
 }

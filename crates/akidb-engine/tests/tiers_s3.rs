@@ -139,3 +139,167 @@ fn s3_outage_degrades_then_dlq_drains() {
         .unwrap();
     assert_eq!(hits[0].id, PointId::Num(1));
 }
+
+#[test]
+fn s3_restore_after_the_data_dir_is_wiped() {
+    let env = env();
+    let dir = tempfile::tempdir().unwrap();
+    let mut acknowledged = Vec::new();
+    {
+        let db = Database::open_with(config(dir.path(), &env)).unwrap();
+        let mut cc = CollectionConfig::new("wiped", 16, Metric::Dot);
+        cc.index.ef_search = 77;
+        db.create_collection(cc).unwrap();
+        for batch in 0..4u64 {
+            let points: Vec<Point> = (batch * 250..(batch + 1) * 250).map(pt).collect();
+            acknowledged.extend(points.iter().map(|p| p.id.clone()));
+            db.upsert("wiped", points).unwrap();
+        }
+        db.delete("wiped", &[PointId::Num(7)]).unwrap();
+        acknowledged.retain(|id| *id != PointId::Num(7));
+        // With S3 configured every snapshot is uploaded as it is written.
+        let snap = db.snapshot("wiped").unwrap();
+        let listed = db.list_snapshots("wiped").unwrap();
+        let newest = listed.last().unwrap();
+        assert_eq!(newest.snapshot_id, snap.snapshot_id);
+        assert!(newest.local && newest.remote, "{listed:?}");
+        db.shutdown().unwrap();
+    }
+    // The disk is lost: nothing local is left, not even the catalog.
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    let db = Database::open_with(config(dir.path(), &env)).unwrap();
+    assert!(db.list_collections().is_empty());
+    // Only the object store knows the collection now; its snapshots are listed from there.
+    let listed = db.list_snapshots("wiped").unwrap();
+    assert!(
+        listed.iter().all(|s| s.remote && !s.local && s.rows > 0),
+        "{listed:?}"
+    );
+    let info = db.restore("wiped", "latest", true).unwrap();
+    assert_eq!(info.points, acknowledged.len() as u64);
+    let restored = db.collection_config("wiped").unwrap();
+    assert_eq!(restored.metric, Metric::Dot);
+    assert_eq!(
+        restored.index.ef_search, 77,
+        "the configuration comes from the manifest"
+    );
+    for id in &acknowledged {
+        let PointId::Num(i) = id else { unreachable!() };
+        let got = db.get("wiped", id).unwrap();
+        assert_eq!(got.payload, pt(*i).payload, "point {i}");
+    }
+    assert_eq!(
+        db.get("wiped", &PointId::Num(7)).unwrap_err().code(),
+        "point_not_found"
+    );
+    // The restored collection is durable on the new disk.
+    db.upsert("wiped", vec![pt(4242)]).unwrap();
+    drop(db);
+    let db = Database::open_with(config(dir.path(), &env)).unwrap();
+    assert_eq!(
+        db.collection("wiped").unwrap().points,
+        acknowledged.len() as u64 + 1
+    );
+    // Unknown everywhere: a 404 naming the collection, nothing created.
+    assert_eq!(
+        db.restore("never", "latest", true).unwrap_err().code(),
+        "collection_not_found"
+    );
+    assert!(db.collection("never").is_err());
+}
+
+#[test]
+fn s3_damaged_object_is_refused_naming_it() {
+    let env = env();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with(config(dir.path(), &env)).unwrap();
+    db.create_collection(CollectionConfig::new("dmg", 16, Metric::L2))
+        .unwrap();
+    db.upsert("dmg", (0..400).map(pt).collect()).unwrap();
+    let snap = db.snapshot("dmg").unwrap();
+    db.upsert("dmg", vec![pt(9000)]).unwrap();
+    // Flip one byte of the Parquet file in the bucket, and drop the local copy so the
+    // restore has to download it.
+    let key = format!(
+        "collections/dmg/snapshots/{}/points.parquet",
+        snap.snapshot_id
+    );
+    let mut bytes = env.rt.block_on(env.store.get(&key)).unwrap().to_vec();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    env.rt.block_on(env.store.put(&key, bytes.into())).unwrap();
+    std::fs::remove_dir_all(
+        dir.path()
+            .join("collections/dmg/snapshots")
+            .join(&snap.snapshot_id),
+    )
+    .unwrap();
+    let err = db.restore("dmg", &snap.snapshot_id, true).unwrap_err();
+    assert_eq!(err.code(), "data_corruption", "{err}");
+    assert!(err.message().contains("points.parquet"), "{err}");
+    // The running collection is untouched, and so is the stored data.
+    assert_eq!(db.collection("dmg").unwrap().points, 401);
+    assert_eq!(
+        db.get("dmg", &PointId::Num(9000)).unwrap().id,
+        PointId::Num(9000)
+    );
+
+    // Same after a disk loss: the damaged snapshot is refused and no collection appears.
+    drop(db);
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    let db = Database::open_with(config(dir.path(), &env)).unwrap();
+    let err = db.restore("dmg", &snap.snapshot_id, true).unwrap_err();
+    assert_eq!(err.code(), "data_corruption", "{err}");
+    assert!(err.message().contains("points.parquet"), "{err}");
+    assert_eq!(
+        db.collection("dmg").unwrap_err().code(),
+        "collection_not_found"
+    );
+}
+
+#[test]
+fn s3_retention_and_drop_clean_the_bucket() {
+    let env = env();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), &env);
+    c.snapshot_retention = 2;
+    let db = Database::open_with(c).unwrap();
+    db.create_collection(CollectionConfig::new("ret", 16, Metric::L2))
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..4u64 {
+        db.upsert("ret", vec![pt(i)]).unwrap();
+        ids.push(db.snapshot("ret").unwrap().snapshot_id);
+    }
+    let remote_ids = |prefix: &str| -> Vec<String> {
+        let mut ids: Vec<String> = env
+            .rt
+            .block_on(env.store.list(prefix))
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.key.ends_with("/manifest.json"))
+            .map(|o| o.key.split('/').nth(3).unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(remote_ids("collections/ret/"), ids[2..].to_vec());
+    let listed: Vec<String> = db
+        .list_snapshots("ret")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.snapshot_id)
+        .collect();
+    assert_eq!(listed, ids[2..].to_vec());
+    // Dropping the collection removes its objects too.
+    db.drop_collection("ret").unwrap();
+    assert!(env
+        .rt
+        .block_on(env.store.list("collections/ret/"))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        db.list_snapshots("ret").unwrap_err().code(),
+        "collection_not_found"
+    );
+}

@@ -526,6 +526,10 @@ pub struct SnapshotView {
     pub created_at: String,
     /// Total bytes.
     pub bytes: u64,
+    /// A complete copy is on local disk.
+    pub local: bool,
+    /// A complete copy is in the object store.
+    pub remote: bool,
 }
 
 impl From<akidb_engine::SnapshotInfo> for SnapshotView {
@@ -536,6 +540,8 @@ impl From<akidb_engine::SnapshotInfo> for SnapshotView {
             rows: s.rows,
             created_at: s.created_at,
             bytes: s.bytes,
+            local: s.local,
+            remote: s.remote,
         }
     }
 }

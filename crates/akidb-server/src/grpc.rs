@@ -170,6 +170,8 @@ fn snapshot_to(s: SnapshotInfo) -> pb::SnapshotInfo {
         rows: s.rows,
         created_at: s.created_at,
         bytes: s.bytes,
+        local: s.local,
+        remote: s.remote,
     }
 }
 

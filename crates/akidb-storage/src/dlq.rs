@@ -56,12 +56,7 @@ pub struct DeadLetterQueue {
     entries: Mutex<BTreeMap<String, DlqEntry>>,
 }
 
-fn now_rfc3339() -> String {
-    use aws_smithy_types::date_time::{DateTime, Format};
-    DateTime::from(SystemTime::now())
-        .fmt(Format::DateTime)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
-}
+use akidb_core::time::now_rfc3339;
 
 impl DeadLetterQueue {
     /// Opens (creating) the queue in `dir` and loads every entry. An unreadable entry file

@@ -11,6 +11,8 @@
 pub mod breaker;
 pub mod dlq;
 pub mod object_store;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod snapshot;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -18,9 +20,9 @@ pub mod wal;
 
 pub use breaker::{BreakerConfig, BreakerState, BreakerStore, CircuitBreaker};
 pub use dlq::{DeadLetterQueue, DlqEntry, DlqRetryReport};
-pub use object_store::{
-    download_dir, upload_dir, LocalFs, ObjectMeta, ObjectStore, S3Config, S3Store,
-};
+pub use object_store::{download_dir, upload_dir, LocalFs, ObjectMeta, ObjectStore};
+#[cfg(feature = "s3")]
+pub use s3::{S3Config, S3Store};
 pub use snapshot::{
     open_snapshot, read_manifest, read_snapshot, verify_snapshot, write_snapshot, ManifestFile,
     SnapshotBatch, SnapshotManifest, SnapshotReader, SnapshotRow, SnapshotWriter,

@@ -15,7 +15,6 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use akidb_core::{CollectionConfig, Error, Payload, PointId, Result};
 use arrow_array::builder::{FixedSizeListBuilder, Float32Builder, StringBuilder};
@@ -147,12 +146,7 @@ fn parquet_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::corruption(format!("snapshot file {}: {e}", path.display()))
 }
 
-fn now_rfc3339() -> String {
-    use aws_smithy_types::date_time::{DateTime, Format};
-    DateTime::from(SystemTime::now())
-        .fmt(Format::DateTime)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
-}
+use akidb_core::time::now_rfc3339;
 
 fn random_suffix() -> String {
     format!("{:016x}", rand::random::<u64>())

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::object_store::S3Config;
+use crate::s3::S3Config;
 
 /// Access key the tests use (SeaweedFS without an IAM config accepts any).
 pub const TEST_ACCESS_KEY: &str = "akidb";
@@ -186,7 +186,7 @@ impl SeaweedFs {
                 .build()
                 .expect("tokio runtime");
             rt.block_on(async move {
-                let store = crate::object_store::S3Store::new_unchecked(config).await?;
+                let store = crate::s3::S3Store::new_unchecked(config).await?;
                 let deadline = Instant::now() + Duration::from_secs(60);
                 loop {
                     let res = store.client().create_bucket().bucket(&bucket).send().await;

@@ -150,3 +150,27 @@ pub fn pushed(dir: &Path, branch: &str, commit: &str) -> bool {
     )
     .is_ok()
 }
+
+/// Commit the branch `branch` points at on `origin`, if the branch exists there.
+pub fn remote_branch_commit(dir: &Path, branch: &str) -> Result<Option<String>> {
+    let out = sh(
+        dir,
+        "git",
+        &["ls-remote", "origin", &format!("refs/heads/{branch}")],
+    )?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .next()
+        .map(str::to_string))
+}
+
+/// Whether `ancestor` is known locally and contained in HEAD.
+pub fn head_contains(dir: &Path, ancestor: &str) -> bool {
+    sh(
+        dir,
+        "git",
+        &["merge-base", "--is-ancestor", ancestor, "HEAD"],
+    )
+    .is_ok()
+}

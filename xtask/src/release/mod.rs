@@ -1,9 +1,10 @@
 //! `cargo xtask release <version>`: the eight GA steps of DESIGN §8 — bump, changelog,
 //! commit + tag, image, chart, GitHub release, docs site, announcement.
 //!
-//! Without `--execute` it prints the plan (every file, tag, image reference, chart and API
-//! call) and changes nothing. With it, a preflight refuses bad input before anything changes,
-//! then each step runs with a progress line and is recorded in
+//! Without `--execute` it runs the preflight checks, prints each by id with ✓/✗ and the plan
+//! (every verification command, file, tag, image reference, chart and API call), and changes
+//! nothing. With it, the preflight refuses bad input and runs the verifications (fmt, clippy,
+//! deny, advisories, tests: see [`verify`]) before anything changes, then each step runs with a progress line and is recorded in
 //! `target/release/<version>/state.json`; a rerun resumes at the first unfinished step, and
 //! every step checks the world before acting, so nothing is done twice.
 //! `cargo xtask release rollback <version>` undoes what can be undone.
@@ -18,13 +19,14 @@ pub(crate) mod oci;
 pub(crate) mod sbom;
 pub(crate) mod state;
 pub(crate) mod util;
+pub(crate) mod verify;
 
 use crate::image::{self, Platform};
 use anyhow::{anyhow, bail, Context, Result};
 use oci::Registry;
 use serde_json::{json, Value};
 use state::{Failure, State, StepRecord};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 use util::sh;
 
@@ -74,11 +76,16 @@ pub struct Args {
     /// Run only this step.
     #[arg(long, value_parser = step_name)]
     only: Option<String>,
-    /// Do not run the test suite in the preflight (say that it is already green).
-    #[arg(long)]
-    skip_tests: bool,
+    /// Do not run the verifications (fmt, clippy, deny, advisories, tests) in the preflight:
+    /// say that they are already green.
+    #[arg(long = "skip-verify", visible_alias = "skip-tests")]
+    skip_verify: bool,
+    /// Do not run this verification (repeatable): fmt, clippy, deny, advisories, tests.
+    #[arg(long = "skip-check", value_name = "ID", value_parser = verify::verification_id)]
+    skip_check: Vec<String>,
     #[command(flatten)]
-    opts: Options,
+    // Boxed: keeps the `Command` enum of main.rs small (clippy::large_enum_variant).
+    opts: Box<Options>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -133,6 +140,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let version = args
         .version
+        .clone()
         .context("give the version to release, e.g. `cargo xtask release 2.1.0`")?;
     let ctx = Ctx::new(&version, &args.opts)?;
     let mut st = State::load(&ctx.out, &ctx.v)?;
@@ -149,24 +157,36 @@ pub fn run(args: Args) -> Result<()> {
         );
         return Ok(());
     }
-    let run_tests = args.execute && !args.skip_tests && selected.contains(&"bump");
-    let problems = preflight(&ctx, &st, &selected)?;
+    let verifying = Verifying::new(&args, &selected);
+    let mut pre = preflight(&ctx, &st, &selected)?;
+    for v in verifying.to_run() {
+        pre.problems.extend(v.tool_problem(&ctx.root));
+    }
     if !args.execute {
-        print_plan(&ctx, &st, &selected, &problems, args.skip_tests)?;
-        if !problems.is_empty() {
+        print_plan(&ctx, &st, &selected, &pre, &verifying)?;
+        if !pre.problems.is_empty() {
             bail!(
                 "preflight found {} problem(s); fix them before running with --execute",
-                problems.len()
+                pre.problems.len()
             );
         }
         return Ok(());
     }
-    report_problems(&problems)?;
-    if run_tests {
+    report_problems(&pre.problems)?;
+    let to_run = verifying.to_run();
+    if !to_run.is_empty() {
         let t = Instant::now();
-        println!("preflight: running the test suite (--skip-tests if it is already green)");
-        run_test_suite(&ctx.root)?;
-        println!("preflight: tests green ({:.1}s)", t.elapsed().as_secs_f64());
+        println!(
+            "preflight: running {} verification(s) before any change (--skip-verify if they are already green)",
+            to_run.len()
+        );
+        for v in to_run {
+            v.run(&ctx.root)?;
+        }
+        println!(
+            "preflight: verifications green ({:.1}s)",
+            t.elapsed().as_secs_f64()
+        );
     }
     if let Some(f) = &st.failure {
         println!(
@@ -227,26 +247,39 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-fn run_test_suite(root: &Path) -> Result<()> {
-    let xtask = root.join("xtask/Cargo.toml").exists();
-    let args: Vec<&str> = if xtask {
-        vec!["xtask", "test"]
-    } else {
-        vec!["test", "--workspace"]
-    };
-    let status = duct::cmd("cargo", &args)
-        .dir(root)
-        .unchecked()
-        .run()
-        .context("cannot run cargo")?
-        .status;
-    if !status.success() {
-        bail!(
-            "`cargo {}` failed: fix the tests before releasing (nothing was changed)",
-            args.join(" ")
-        );
+/// Which verifications this run makes, and why the others are left out.
+struct Verifying {
+    /// Why no verification runs (None = those not in `skipped` run).
+    none: Option<&'static str>,
+    /// Ids left out with `--skip-check`.
+    skipped: Vec<String>,
+}
+
+impl Verifying {
+    fn new(args: &Args, selected: &[&str]) -> Self {
+        // They guard the start of a release: a resumed run past the bump already passed them.
+        let none = if args.skip_verify {
+            Some("skipped (--skip-verify / --skip-tests)")
+        } else if !selected.contains(&"bump") {
+            Some("not run: the bump is not selected (they ran when the release started)")
+        } else {
+            None
+        };
+        Verifying {
+            none,
+            skipped: args.skip_check.clone(),
+        }
     }
-    Ok(())
+
+    fn to_run(&self) -> Vec<&'static verify::Verification> {
+        if self.none.is_some() {
+            return Vec::new();
+        }
+        verify::VERIFICATIONS
+            .iter()
+            .filter(|v| !self.skipped.iter().any(|s| s == v.id))
+            .collect()
+    }
 }
 
 /// Everything the steps need, resolved once.
@@ -336,9 +369,21 @@ impl Ctx {
 }
 
 /// One preflight failure with what to do about it.
-struct Problem {
-    what: String,
-    fix: String,
+pub(crate) struct Problem {
+    /// Id of the check that found it (a [`verify::CHECKS`] or [`verify::VERIFICATIONS`] id).
+    pub(crate) check: &'static str,
+    /// What is wrong.
+    pub(crate) what: String,
+    /// What to do about it.
+    pub(crate) fix: String,
+}
+
+/// What the preflight found: problems, and the ids of the checks it made.
+struct Preflight {
+    problems: Vec<Problem>,
+    checked: Vec<&'static str>,
+    /// Checks not made because an earlier one failed, with the reason.
+    blocked: Vec<(&'static str, &'static str)>,
 }
 
 fn report_problems(problems: &[Problem]) -> Result<()> {
@@ -350,15 +395,17 @@ fn report_problems(problems: &[Problem]) -> Result<()> {
         problems.len()
     );
     for p in problems {
-        msg.push_str(&format!("\n  ✗ {}\n    → {}", p.what, p.fix));
+        msg.push_str(&format!("\n  ✗ {}: {}\n    → {}", p.check, p.what, p.fix));
     }
     bail!(msg)
 }
 
-fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Vec<Problem>> {
+fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Preflight> {
     let mut problems = Vec::new();
-    let mut add = |what: String, fix: &str| {
+    let mut checked: Vec<&'static str> = Vec::new();
+    let mut add = |check: &'static str, what: String, fix: &str| {
         problems.push(Problem {
+            check,
             what,
             fix: fix.to_string(),
         })
@@ -366,20 +413,34 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Vec<Problem>> {
     let has = |s: &str| selected.contains(&s);
     let root = &ctx.root;
 
+    checked.push("repo");
     if sh(root, "git", &["rev-parse", "--git-dir"]).is_err() {
         add(
+            "repo",
             format!("{} is not a git repository", root.display()),
             "run the release from the AkiDB checkout (or --workspace DIR)",
         );
-        return Ok(problems);
+        let blocked = verify::CHECKS
+            .iter()
+            .skip(1)
+            .map(|c| (c.id, "not checked: no git repository"))
+            .collect();
+        return Ok(Preflight {
+            problems,
+            checked,
+            blocked,
+        });
     }
-    if git::origin_url(root).is_err() {
+    let has_origin = git::origin_url(root).is_ok();
+    if !has_origin {
         add(
+            "repo",
             "the repository has no `origin` remote".into(),
             "git remote add origin <url>",
         );
     }
     // Tree: clean, except for our own edits when a previous run already bumped.
+    checked.push("clean-tree");
     let dirty = git::dirty_paths(root)?;
     let allowed = ctx.release_files();
     let foreign: Vec<&String> = dirty
@@ -388,6 +449,7 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Vec<Problem>> {
         .collect();
     if !foreign.is_empty() {
         add(
+            "clean-tree",
             format!(
                 "the working tree is dirty: {}",
                 foreign
@@ -399,9 +461,11 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Vec<Problem>> {
             "commit or stash these changes first (git status)",
         );
     }
+    checked.push("branch");
     match git::branch(root) {
         Ok(b) if b == ctx.opts.branch => {}
         Ok(b) => add(
+            "branch",
             format!(
                 "on branch {b:?}, releases are cut from {:?}",
                 ctx.opts.branch
@@ -409,33 +473,61 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Vec<Problem>> {
             &format!("git switch {} (or pass --branch)", ctx.opts.branch),
         ),
         Err(e) => add(
+            "branch",
             format!("cannot read the current branch: {e}"),
             "make at least one commit",
         ),
     }
+    // A HEAD behind origin would make step 3's push fail after the bump and changelog.
+    if has_origin {
+        checked.push("up-to-date");
+        match git::remote_branch_commit(root, &ctx.opts.branch) {
+            Ok(Some(tip)) if !git::head_contains(root, &tip) => add(
+                "up-to-date",
+                format!(
+                    "HEAD does not contain origin/{} ({})",
+                    ctx.opts.branch,
+                    &tip[..tip.len().min(12)]
+                ),
+                &format!("git pull --rebase origin {}", ctx.opts.branch),
+            ),
+            Ok(_) => {}
+            Err(e) => add(
+                "up-to-date",
+                format!("cannot read origin/{}: {e:#}", ctx.opts.branch),
+                "make origin reachable (the release pushes to it)",
+            ),
+        }
+    }
+    checked.push("version");
     match bump::current_version(root) {
         Ok(cur) => {
             if cur > ctx.version {
                 add(
+                    "version",
                     format!("{} is lower than the current version {cur}", ctx.v),
                     "choose a version greater than the current one",
                 );
             } else if cur == ctx.version && has("bump") && !st.done("bump") {
                 add(
+                    "version",
                     format!("the workspace is already at {cur}"),
                     "choose a greater version, or resume an existing release with --from <step>",
                 );
             }
         }
         Err(e) => add(
+            "version",
             format!("{e:#}"),
             "fix Cargo.toml ([workspace.package] version)",
         ),
     }
     if has("bump") || has("chart") {
+        checked.push("release-files");
         for f in ["helm/akidb/Chart.yaml", "helm/akidb/values.yaml"] {
             if !root.join(f).exists() {
                 add(
+                    "release-files",
                     format!("{f} is missing"),
                     "the chart must exist before a release",
                 );
@@ -444,11 +536,13 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Vec<Problem>> {
     }
     if has("bump") && !root.join("flake.nix").exists() {
         add(
+            "release-files",
             "flake.nix is missing".into(),
             "the flake carries the version too; add it before releasing",
         );
     }
     if has("changelog") && !st.done("changelog") {
+        checked.push("changes");
         let text = std::fs::read_to_string(ctx.changelog_path()).unwrap_or_default();
         if changelog::section(&text, &ctx.v).is_none() {
             let last = git::last_tag(root);
@@ -459,6 +553,7 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Vec<Problem>> {
                 .count();
             if user_commits == 0 && changelog::unreleased_entries(&text).is_empty() {
                 add(
+                    "changes",
                     format!("nothing to release: no commits since {} and no Unreleased changelog entries", last.as_deref().unwrap_or("the start")),
                     "land the changes first, or add entries under ## [Unreleased] in CHANGELOG.md",
                 );
@@ -468,6 +563,7 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Vec<Problem>> {
     // An existing tag is fine only if it is the one a previous run of this release made.
     // Without a state file (e.g. `--only image` on another machine) a tag at HEAD is the
     // release commit's, as long as this run does not bump again.
+    checked.push("tag");
     let ours = st
         .outputs("tag")
         .and_then(|o| o["commit"].as_str())
@@ -479,67 +575,91 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Vec<Problem>> {
         if let Some(c) = c {
             if ours.as_deref() != Some(c.as_str()) {
                 add(
+                    "tag",
                     format!("tag {} already exists {where_} at {} (not made by this release)", ctx.tag, &c[..c.len().min(12)]),
                     "pick another version, or delete the stale tag (git tag -d / git push origin :refs/tags/<tag>)",
                 );
             }
         }
     }
-    if has("github")
-        && std::env::var("GITHUB_TOKEN")
+    if has("github") {
+        checked.push("github");
+        if std::env::var("GITHUB_TOKEN")
             .map(|t| t.trim().is_empty())
             .unwrap_or(true)
-    {
-        add(
-            "GITHUB_TOKEN is not set (the github step needs it)".into(),
-            "export GITHUB_TOKEN=<token with contents:write>",
-        );
-    }
-    if has("github") {
+        {
+            add(
+                "github",
+                "GITHUB_TOKEN is not set (the github step needs it)".into(),
+                "export GITHUB_TOKEN=<token with contents:write>",
+            );
+        }
         if let Err(e) = ctx.repo() {
-            add(format!("{e:#}"), "pass --repo OWNER/NAME");
+            add("github", format!("{e:#}"), "pass --repo OWNER/NAME");
         }
     }
-    if (has("image") || has("chart")) && !ctx.registry.insecure {
-        let user = std::env::var("AKIDB_REGISTRY_USERNAME").is_ok();
-        let pass = std::env::var("AKIDB_REGISTRY_PASSWORD").is_ok();
-        if !(user && pass) {
-            add(
-                format!("registry {} needs credentials", ctx.registry.host),
-                "export AKIDB_REGISTRY_USERNAME and AKIDB_REGISTRY_PASSWORD (or --registry a loopback registry)",
-            );
+    if has("image") || has("chart") {
+        checked.push("registry");
+        if !ctx.registry.insecure {
+            let user = std::env::var("AKIDB_REGISTRY_USERNAME").is_ok();
+            let pass = std::env::var("AKIDB_REGISTRY_PASSWORD").is_ok();
+            if !(user && pass) {
+                add(
+                    "registry",
+                    format!("registry {} needs credentials", ctx.registry.host),
+                    "export AKIDB_REGISTRY_USERNAME and AKIDB_REGISTRY_PASSWORD (or --registry a loopback registry)",
+                );
+            }
         }
     }
     if has("image") {
+        checked.push("arm64");
         match image::parse_binary_args(&ctx.opts.binaries) {
             Ok(given) => {
                 if !given.contains_key(&Platform::Arm64) {
                     if let Some(p) = image::arm64_toolchain_problem() {
                         add(
+                            "arm64",
                             format!("linux/arm64 cannot be built: {p}"),
                             "the release never ships an index without arm64",
                         );
                     }
                 }
             }
-            Err(e) => add(format!("{e:#}"), "fix --binary PLATFORM=PATH"),
+            Err(e) => add("arm64", format!("{e:#}"), "fix --binary PLATFORM=PATH"),
         }
     }
-    if has("docs") && docs_site::pages(root).map(|p| p.is_empty()).unwrap_or(true) {
-        add(
-            "docs/ has no Markdown pages".into(),
-            "write the docs before releasing",
-        );
+    if has("docs") {
+        checked.push("docs");
+        if docs_site::pages(root).map(|p| p.is_empty()).unwrap_or(true) {
+            add(
+                "docs",
+                "docs/ has no Markdown pages".into(),
+                "write the docs before releasing",
+            );
+        }
     }
-    Ok(problems)
+    let blocked = if has_origin {
+        Vec::new()
+    } else {
+        vec![(
+            "up-to-date",
+            "not checked: no origin remote to compare with",
+        )]
+    };
+    Ok(Preflight {
+        problems,
+        checked,
+        blocked,
+    })
 }
 
 fn print_plan(
     ctx: &Ctx,
     st: &State,
     selected: &[&str],
-    problems: &[Problem],
-    skip_tests: bool,
+    pre: &Preflight,
+    verifying: &Verifying,
 ) -> Result<()> {
     let cur = bump::current_version(&ctx.root)
         .map(|v| v.to_string())
@@ -550,20 +670,40 @@ fn print_plan(
         ctx.root.display()
     );
     println!("This is a dry run: nothing is changed. Add --execute to perform it.\n");
-    println!("Preflight:");
-    if problems.is_empty() {
-        println!(
-            "  ✓ clean tree, branch {}, version order, changes to release, tag free, credentials",
-            ctx.opts.branch
-        );
+    println!("Preflight checks (ids named by docs/ga-release-checklist.md):");
+    let print_problems = |id: &str| {
+        let mine: Vec<&Problem> = pre.problems.iter().filter(|p| p.check == id).collect();
+        for p in &mine {
+            println!("  ✗ {id}: {}\n    → {}", p.what, p.fix);
+        }
+        !mine.is_empty()
+    };
+    for c in &verify::CHECKS {
+        if print_problems(c.id) {
+            continue;
+        }
+        if pre.checked.contains(&c.id) {
+            println!("  ✓ {}: {}", c.id, c.line);
+        } else if let Some((_, why)) = pre.blocked.iter().find(|(id, _)| *id == c.id) {
+            println!("  - {}: {why}", c.id);
+        } else {
+            println!("  - {}: not needed by the selected steps", c.id);
+        }
     }
-    for p in problems {
-        println!("  ✗ {}\n    → {}", p.what, p.fix);
-    }
-    if skip_tests {
-        println!("  - tests: skipped (--skip-tests)");
-    } else if selected.contains(&"bump") {
-        println!("  - tests: would run `cargo xtask test` (or `cargo test --workspace`) before any change");
+    println!("Verifications (`--execute` runs them before any change):");
+    let to_run = verifying.to_run();
+    for v in &verify::VERIFICATIONS {
+        if print_problems(v.id) {
+            continue;
+        }
+        let cmd = v.command(&ctx.root);
+        if to_run.iter().any(|r| r.id == v.id) {
+            println!("  · {}: would run `{cmd}` — {}", v.id, v.line);
+        } else if let Some(why) = verifying.none {
+            println!("  - {}: {why} (`{cmd}`)", v.id);
+        } else {
+            println!("  - {}: skipped (--skip-check {}) (`{cmd}`)", v.id, v.id);
+        }
     }
     println!("\nState file: {}", st.path().display());
     for step in STEPS {
