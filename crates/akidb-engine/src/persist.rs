@@ -410,6 +410,7 @@ pub(crate) fn snapshot(live: &Live) -> Result<SnapshotInfo> {
         // The embedded LocalFs store only receives snapshots when a collection goes cold.
         Ok(())
     };
+    let uploaded = live.shared.cfg.object_store.is_some() && upload.is_ok();
     if let Err(e) = upload {
         // The snapshot is durable locally; the upload is retried from the dead-letter queue.
         tracing::warn!(collection = %live.config.name, snapshot = %id, error = %e, "snapshot upload failed");
@@ -417,5 +418,8 @@ pub(crate) fn snapshot(live: &Live) -> Result<SnapshotInfo> {
     let seconds = started.elapsed().as_secs_f64();
     live.shared.cfg.observer.snapshot_written(seconds);
     tracing::info!(collection = %live.config.name, snapshot = %id, lsn, rows = manifest.rows, seconds, "snapshot written");
-    Ok(info_of(&final_dir, &manifest))
+    Ok(SnapshotInfo {
+        remote: uploaded,
+        ..info_of(&final_dir, &manifest)
+    })
 }

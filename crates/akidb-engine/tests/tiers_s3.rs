@@ -98,6 +98,7 @@ fn s3_outage_degrades_then_dlq_drains() {
     assert!(hits.iter().any(|h| h.id == PointId::Num(5000)));
     // The snapshot is durable locally; its upload lands in the dead-letter queue.
     let snap = db.snapshot("o").unwrap();
+    assert!(snap.local && !snap.remote, "not uploaded: {snap:?}");
     assert!(!db.dlq().is_empty());
     assert!(db.dlq().iter().all(|e| e.key.contains(&snap.snapshot_id)));
     assert_eq!(db.stats().breaker_state, 1, "breaker open");
@@ -159,6 +160,7 @@ fn s3_restore_after_the_data_dir_is_wiped() {
         acknowledged.retain(|id| *id != PointId::Num(7));
         // With S3 configured every snapshot is uploaded as it is written.
         let snap = db.snapshot("wiped").unwrap();
+        assert!(snap.local && snap.remote, "{snap:?}");
         let listed = db.list_snapshots("wiped").unwrap();
         let newest = listed.last().unwrap();
         assert_eq!(newest.snapshot_id, snap.snapshot_id);

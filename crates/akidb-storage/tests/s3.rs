@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use akidb_core::Observer;
 use akidb_storage::breaker::{BreakerConfig, BreakerStore, CircuitBreaker};
 use akidb_storage::dlq::DeadLetterQueue;
-use akidb_storage::object_store::{download_dir, upload_dir, ObjectStore, S3Config, S3Store};
+use akidb_storage::object_store::{download_dir, upload_dir, ObjectStore};
 use akidb_storage::snapshot::{verify_snapshot, write_snapshot, SnapshotRow};
 use akidb_storage::testing::SeaweedFs;
+use akidb_storage::{S3Config, S3Store};
 use bytes::Bytes;
 
 fn pattern(len: usize, seed: u8) -> Bytes {

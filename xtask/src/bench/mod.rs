@@ -3,6 +3,7 @@
 
 mod engine;
 mod server;
+mod tiers;
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -20,6 +21,8 @@ enum Suite {
     Engine(engine::Args),
     /// AkiDB's server vs Chroma over loopback: REST ingest, search and filtered QPS, latency, recall, RSS.
     Server(server::Args),
+    /// Object-store ops/s and MB/s on SeaweedFS (AkiDB's S3 client vs boto3), search latency per tier, cold → first answer.
+    Tiers(tiers::Args),
 }
 
 /// Runs `cargo xtask bench`.
@@ -27,6 +30,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.suite {
         Suite::Engine(a) => engine::run(a),
         Suite::Server(a) => server::run(a),
+        Suite::Tiers(a) => tiers::run(a),
     }
 }
 
@@ -53,4 +57,51 @@ pub(crate) fn run_capture(
         bail!("`{shown}` failed with {}", out.status);
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Replaces the section of `doc` whose heading starts with `heading` (up to the next
+/// `## ` heading) by `section`, or appends `section` when there is none.
+pub(crate) fn replace_section(doc: &str, heading: &str, section: &str) -> String {
+    let start = doc
+        .match_indices(&format!("\n{heading}"))
+        .map(|(i, _)| i + 1)
+        .next();
+    match start {
+        Some(s) => {
+            let end = doc[s + 3..]
+                .find("\n## ")
+                .map_or(doc.len(), |e| s + 3 + e + 1);
+            format!("{}{}{}", &doc[..s], section, &doc[end..])
+        }
+        None => format!("{}\n{}", doc.trim_end(), "\n".to_string() + section),
+    }
+}
+
+/// The 1, 5 and 15 minute load averages, for the record next to a measurement.
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Makes Python packages importable from `pydeps` (`import_check` must succeed), running
+/// `pip install --target` when they are missing.
+pub(crate) fn pip_install(pydeps: &Path, import_check: &str, packages: &[&str]) -> Result<()> {
+    let have = duct::cmd!("python3", "-c", import_check)
+        .env("PYTHONPATH", pydeps)
+        .stdout_null()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !have {
+        let mut args: Vec<String> = ["-m", "pip", "install", "--quiet", "--target"]
+            .map(String::from)
+            .to_vec();
+        args.push(pydeps.display().to_string());
+        args.extend(packages.iter().map(|p| p.to_string()));
+        run_capture(&crate::provision::workspace_root(), "python3", &args, &[])?;
+    }
+    Ok(())
 }

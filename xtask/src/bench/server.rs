@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::run_capture;
+use super::{load_average, run_capture};
 use crate::provision::workspace_root;
 
 /// Arguments of `cargo xtask bench server`.
@@ -166,34 +166,6 @@ fn build_server(release: bool) -> Result<PathBuf> {
         bail!("built akidb-server but {} does not exist", bin.display());
     }
     Ok(bin)
-}
-
-/// Makes `chromadb`, `numpy`, `requests` importable from `pydeps`, installing them when missing.
-fn python_deps(pydeps: &Path) -> Result<()> {
-    let have = duct::cmd!("python3", "-c", "import chromadb, numpy, requests, orjson")
-        .env("PYTHONPATH", pydeps)
-        .stdout_null()
-        .stderr_null()
-        .unchecked()
-        .run()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !have {
-        let args = [
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--target",
-            &pydeps.display().to_string(),
-            "chromadb",
-            "numpy",
-            "requests",
-        ]
-        .map(String::from);
-        run_checked("python3", &args, &[])?;
-    }
-    Ok(())
 }
 
 fn get<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
@@ -357,18 +329,8 @@ fn filtered_quality(v: &Value, key: &str) -> String {
     format!("{:.4} / {outside}", num(v, &[key, "recall_at_10"]))
 }
 
-/// Replaces the `## Server` section of `doc` (up to the next `## ` heading) or appends it.
 fn replace_section(doc: &str, section: &str) -> String {
-    let start = doc.match_indices("\n## Server").map(|(i, _)| i + 1).next();
-    match start {
-        Some(s) => {
-            let end = doc[s + 3..]
-                .find("\n## ")
-                .map_or(doc.len(), |e| s + 3 + e + 1);
-            format!("{}{}{}", &doc[..s], section, &doc[end..])
-        }
-        None => format!("{}\n{}", doc.trim_end(), "\n".to_string() + section),
-    }
+    super::replace_section(doc, "## Server", section)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -429,12 +391,6 @@ recall@10 ≥ 0.99, filtered search ≥ 20× Chroma with every hit inside the fi
     )
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
 /// Runs `cargo xtask bench server`.
 pub fn run(args: Args) -> Result<()> {
     let root = workspace_root();
@@ -457,7 +413,11 @@ pub fn run(args: Args) -> Result<()> {
     }
     let dataset = dataset.canonicalize()?;
     let pydeps = root.join("target/pydeps");
-    python_deps(&pydeps)?;
+    super::pip_install(
+        &pydeps,
+        "import chromadb, numpy, requests, orjson",
+        &["chromadb", "numpy", "requests"],
+    )?;
     let bin = match &args.bin {
         Some(b) if b.is_file() => b.canonicalize()?,
         Some(b) => bail!("--bin {}: no such file", b.display()),
