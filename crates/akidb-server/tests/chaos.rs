@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use akidb_client::{Client, ClientError};
 use akidb_core::{CollectionConfig, Filter, Metric, Payload, Point, PointId, SearchRequest};
 use akidb_storage::ObjectStore;
-use common::{command, free_port, Server};
+use common::{bucket_store, command, free_port, s3_env, start_weed, Server};
 use serde_json::json;
 
 const DIM: usize = 8;
@@ -835,48 +835,6 @@ impl Drop for FaultProxy {
 /// Breaker cool-down the object-store tests configure (default 30 s is too long for a test).
 const BREAKER_COOL_DOWN: Duration = Duration::from_secs(3);
 
-/// Server environment for S3 at `endpoint` (SeaweedFS or the proxy in front of it), with a
-/// breaker that opens after three failed calls.
-fn s3_env(endpoint: &str, weed: &akidb_storage::testing::SeaweedFs) -> Vec<(String, String)> {
-    [
-        ("AKIDB_S3_ENABLED", "true".to_string()),
-        ("AKIDB_S3_ENDPOINT", endpoint.to_string()),
-        ("AKIDB_S3_BUCKET", weed.bucket().to_string()),
-        ("AKIDB_S3_REGION", "us-east-1".to_string()),
-        ("AKIDB_S3_PATH_STYLE", "true".to_string()),
-        (
-            "AKIDB_S3_ACCESS_KEY_ID",
-            akidb_storage::testing::TEST_ACCESS_KEY.to_string(),
-        ),
-        (
-            "AKIDB_S3_SECRET_ACCESS_KEY",
-            akidb_storage::testing::TEST_SECRET_KEY.to_string(),
-        ),
-        ("AKIDB_BREAKER_CONSECUTIVE_FAILURES", "3".to_string()),
-        (
-            "AKIDB_BREAKER_COOL_DOWN",
-            format!("{}s", BREAKER_COOL_DOWN.as_secs()),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-/// Starts SeaweedFS off the async runtime (its start-up blocks for seconds).
-async fn start_weed() -> akidb_storage::testing::SeaweedFs {
-    tokio::task::spawn_blocking(akidb_storage::testing::SeaweedFs::start)
-        .await
-        .expect("SeaweedFS start")
-}
-
-/// A direct S3 client for the test bucket (not through the proxy).
-async fn bucket_store(weed: &akidb_storage::testing::SeaweedFs) -> akidb_storage::S3Store {
-    akidb_storage::S3Store::connect(weed.s3_config())
-        .await
-        .expect("connect to SeaweedFS directly")
-}
-
 /// The value of an unlabelled gauge in Prometheus text.
 fn gauge(metrics: &str, name: &str) -> Option<f64> {
     metrics.lines().find_map(|l| {
@@ -941,7 +899,10 @@ async fn object_store_partition_opens_breaker_fills_and_drains_dlq() {
     let proxy = FaultProxy::start(upstream).await;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let mut server = Server::spawn(&data, s3_env(&format!("http://{}", proxy.addr), &weed));
+    let mut server = Server::spawn(
+        &data,
+        s3_env(&format!("http://{}", proxy.addr), &weed, BREAKER_COOL_DOWN),
+    );
     server.wait_ready().await;
     let client = client_with_timeout(&server.rest, Duration::from_secs(60));
     let bucket = bucket_store(&weed).await;
@@ -1123,7 +1084,7 @@ async fn cascading_failure_store_and_server_killed_together() {
     let mut weed = start_weed().await;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let mut server = Server::spawn(&data, s3_env(&weed.endpoint(), &weed));
+    let mut server = Server::spawn(&data, s3_env(&weed.endpoint(), &weed, BREAKER_COOL_DOWN));
     server.wait_ready().await;
     let client = client_with_timeout(&server.rest, Duration::from_secs(60));
     create_l2_collection(&client, "casc").await;

@@ -151,3 +151,49 @@ impl Drop for Server {
         self.kill9();
     }
 }
+
+/// Server environment for S3 at `endpoint` (SeaweedFS or a proxy in front of it), with a
+/// breaker that opens after three failed calls and half-opens after `cool_down`.
+pub fn s3_env(
+    endpoint: &str,
+    weed: &akidb_storage::testing::SeaweedFs,
+    cool_down: Duration,
+) -> Vec<(String, String)> {
+    [
+        ("AKIDB_S3_ENABLED", "true".to_string()),
+        ("AKIDB_S3_ENDPOINT", endpoint.to_string()),
+        ("AKIDB_S3_BUCKET", weed.bucket().to_string()),
+        ("AKIDB_S3_REGION", "us-east-1".to_string()),
+        ("AKIDB_S3_PATH_STYLE", "true".to_string()),
+        (
+            "AKIDB_S3_ACCESS_KEY_ID",
+            akidb_storage::testing::TEST_ACCESS_KEY.to_string(),
+        ),
+        (
+            "AKIDB_S3_SECRET_ACCESS_KEY",
+            akidb_storage::testing::TEST_SECRET_KEY.to_string(),
+        ),
+        ("AKIDB_BREAKER_CONSECUTIVE_FAILURES", "3".to_string()),
+        (
+            "AKIDB_BREAKER_COOL_DOWN",
+            format!("{}s", cool_down.as_secs()),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Starts SeaweedFS off the async runtime (its start-up blocks for seconds).
+pub async fn start_weed() -> akidb_storage::testing::SeaweedFs {
+    tokio::task::spawn_blocking(akidb_storage::testing::SeaweedFs::start)
+        .await
+        .expect("SeaweedFS start")
+}
+
+/// A direct S3 client for the test bucket (not through the proxy).
+pub async fn bucket_store(weed: &akidb_storage::testing::SeaweedFs) -> akidb_storage::S3Store {
+    akidb_storage::S3Store::connect(weed.s3_config())
+        .await
+        .expect("connect to SeaweedFS directly")
+}
