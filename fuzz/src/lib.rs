@@ -161,11 +161,14 @@ pub fn rest_bodies(data: &[u8]) {
             let Ok(req) = serde_json::from_slice::<SearchRequest>(body) else {
                 return;
             };
-            if let Err(e) = akidb_core::point::validate_vector(&req.vector, req.vector.len()) {
-                assert!(!e.message().is_empty());
-            }
             if let Some(f) = &req.filter {
                 check_filter(f);
+            }
+            if let Err(e) = akidb_core::point::validate_vector(&req.vector, req.vector.len()) {
+                // Refused with a message (e.g. 1e39 overflows f32 to infinity, which JSON
+                // cannot carry back); only accepted requests must round-trip.
+                assert!(!e.message().is_empty());
+                return;
             }
             let text = serde_json::to_vec(&req).expect("a search request serializes");
             let back: SearchRequest =
@@ -191,6 +194,7 @@ pub fn rest_bodies(data: &[u8]) {
             for p in &up.points {
                 if let Err(e) = p.validate(dim, akidb_core::DEFAULT_MAX_PAYLOAD_BYTES) {
                     assert!(!e.message().is_empty());
+                    continue;
                 }
                 let id_json = p.id.to_json();
                 assert_eq!(

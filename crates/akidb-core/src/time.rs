@@ -8,6 +8,11 @@ pub fn rfc3339(t: SystemTime) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    rfc3339_from_unix(secs)
+}
+
+/// Formats seconds since the Unix epoch (negative: before it) as RFC 3339 UTC.
+pub fn rfc3339_from_unix(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -50,5 +55,6 @@ mod tests {
         // A leap day.
         let t = UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
         assert_eq!(rfc3339(t), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_from_unix(-1), "1969-12-31T23:59:59Z");
     }
 }

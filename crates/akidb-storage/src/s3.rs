@@ -12,8 +12,13 @@ use akidb_core::{Error, Result};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use futures_util::StreamExt;
+
 use crate::object_store::*;
 use crate::wal::fsync_dir;
+
+/// Parts of one multipart upload sent at the same time.
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// Connection settings of an S3-compatible store.
 #[derive(Clone)]
@@ -342,6 +347,39 @@ impl S3Store {
     }
 
     /// Multipart upload; `next_part` yields successive parts (None at the end).
+    /// Uploads one part of a multipart upload (with retries) and returns its completion record.
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i32,
+        chunk: Bytes,
+    ) -> Result<aws_sdk_s3::types::CompletedPart> {
+        let etag = self
+            .with_retries(|| {
+                let chunk = chunk.clone();
+                async move {
+                    self.client
+                        .upload_part()
+                        .bucket(&self.config.bucket)
+                        .key(key)
+                        .upload_id(upload_id)
+                        .part_number(number)
+                        .body(aws_sdk_s3::primitives::ByteStream::from(chunk))
+                        .send()
+                        .await
+                        .map_err(|e| classify("UploadPart", key, e))
+                }
+            })
+            .await?
+            .e_tag()
+            .map(str::to_string);
+        Ok(aws_sdk_s3::types::CompletedPart::builder()
+            .set_e_tag(etag)
+            .part_number(number)
+            .build())
+    }
+
     async fn put_multipart<F, Fut>(&self, key: &str, mut next_part: F) -> Result<()>
     where
         F: FnMut() -> Fut,
@@ -368,37 +406,28 @@ impl S3Store {
             })?
             .to_string();
         let result: Result<()> = async {
+            // Parts go up concurrently (like boto3's managed transfers); the file is read
+            // part by part, so at most PARTS_IN_FLIGHT parts are held in memory.
+            let mut in_flight = futures_util::stream::FuturesUnordered::new();
             let mut parts = Vec::new();
             let mut number = 1i32;
-            while let Some(chunk) = next_part().await? {
-                let etag = self
-                    .with_retries(|| {
-                        let chunk = chunk.clone();
-                        let upload_id = upload_id.clone();
-                        async move {
-                            self.client
-                                .upload_part()
-                                .bucket(&self.config.bucket)
-                                .key(key)
-                                .upload_id(upload_id)
-                                .part_number(number)
-                                .body(aws_sdk_s3::primitives::ByteStream::from(chunk))
-                                .send()
-                                .await
-                                .map_err(|e| classify("UploadPart", key, e))
+            let mut read_all = false;
+            loop {
+                while !read_all && in_flight.len() < PARTS_IN_FLIGHT {
+                    match next_part().await? {
+                        Some(chunk) => {
+                            in_flight.push(self.upload_part(key, &upload_id, number, chunk));
+                            number += 1;
                         }
-                    })
-                    .await?
-                    .e_tag()
-                    .map(str::to_string);
-                parts.push(
-                    CompletedPart::builder()
-                        .set_e_tag(etag)
-                        .part_number(number)
-                        .build(),
-                );
-                number += 1;
+                        None => read_all = true,
+                    }
+                }
+                match in_flight.next().await {
+                    Some(part) => parts.push(part?),
+                    None => break,
+                }
             }
+            parts.sort_by_key(|p: &CompletedPart| p.part_number());
             let completed = CompletedMultipartUpload::builder()
                 .set_parts(Some(parts))
                 .build();

@@ -69,13 +69,14 @@ async fn s3_round_trips_multipart_errors_and_snapshots() {
     store.delete("t/a").await.unwrap();
     assert!(store.head("t/a").await.unwrap().is_none());
 
-    // Multipart from memory (13 MiB → 3 parts) and from a file.
+    // Multipart from memory (13 MiB → 3 parts) and from a file (23 MiB → 5 parts, more
+    // than are sent at once, so the parts complete out of order and are put back in order).
     let big = pattern(13 * 1024 * 1024 + 17, 3);
     store.put("big/mem", big.clone()).await.unwrap();
     assert_eq!(store.get("big/mem").await.unwrap(), big);
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("big.bin");
-    let big2 = pattern(11 * 1024 * 1024 + 5, 9);
+    let big2 = pattern(23 * 1024 * 1024 + 5, 9);
     std::fs::write(&src, &big2).unwrap();
     store.put_file("big/file", &src).await.unwrap();
     assert_eq!(

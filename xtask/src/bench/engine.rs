@@ -93,32 +93,7 @@ for ef in efs:
 fn hnswlib(root: &Path, dataset: &Path, efs: &str) -> Result<String> {
     let pydeps = root.join("target/pydeps");
     let py = [("PYTHONPATH", pydeps.display().to_string())];
-    let have = duct::cmd!("python3", "-c", "import hnswlib, numpy")
-        .env("PYTHONPATH", &py[0].1)
-        .stdout_null()
-        .stderr_null()
-        .unchecked()
-        .run()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !have {
-        run_capture(
-            root,
-            "python3",
-            &[
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--target",
-                &pydeps.display().to_string(),
-                "hnswlib",
-                "numpy",
-            ]
-            .map(String::from),
-            &[],
-        )?;
-    }
+    super::pip_install(&pydeps, "import hnswlib, numpy", &["hnswlib", "numpy"])?;
     let script = root.join("target/bench/hnswlib_bench.py");
     std::fs::create_dir_all(script.parent().expect("parent"))?;
     std::fs::write(&script, HNSWLIB_SCRIPT)?;

@@ -131,7 +131,7 @@ rewrites this section; `--no-write` only prints):\n\n\
 Small objects: {objects} objects of {bytes} bytes, each operation timed over all of them,\n\
 one request at a time and with concurrent requests (AkiDB: tokio tasks sharing one\n\
 `S3Store`; boto3: threads sharing one client). Transfers: a {mb} MiB file, the median\n\
-of 3 uploads (AkiDB: multipart above 16 MiB, 8 MiB parts, sequential; boto3:\n\
+of 3 uploads (AkiDB: multipart above 16 MiB, 8 MiB parts, 4 in flight; boto3:\n\
 `upload_file` with its default 8 MiB parts on 10 threads) and downloads. Tiers:\n\
 dev-pydoc-50k (50,000 × 384, cosine) in one collection, snapshot uploaded; \"hot\" is\n\
 the latency of k=10 searches; \"warm\"/\"cold\" is the first search after `demote`\n\
