@@ -7,6 +7,16 @@ use crate::{Error, PointId, Result};
 /// Default upper bound of one point's payload, in bytes of compact JSON.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 
+/// Reads a JSON array of numbers as f32. A number beyond the f32 range becomes ±infinity
+/// here, so that validation refuses it as `invalid_vector` naming the component, rather than
+/// the JSON parser refusing the whole body (which it does for f32 with exact float parsing).
+pub fn deserialize_vector<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<f32>, D::Error> {
+    let wide: Vec<f64> = serde::Deserialize::deserialize(d)?;
+    Ok(wide.into_iter().map(|x| x as f32).collect())
+}
+
 /// A point's payload: a JSON object.
 pub type Payload = serde_json::Map<String, serde_json::Value>;
 
@@ -16,6 +26,7 @@ pub struct Point {
     /// Unique id within the collection.
     pub id: PointId,
     /// The vector, `dimension` finite f32 values.
+    #[serde(deserialize_with = "deserialize_vector")]
     pub vector: Vec<f32>,
     /// Arbitrary JSON object; absent or `null` means empty.
     #[serde(default, deserialize_with = "payload_or_null")]
@@ -103,6 +114,20 @@ impl Point {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_range_numbers_reach_validation_as_infinity() {
+        let p: Point = serde_json::from_str(r#"{"id":1,"vector":[1e39,0.1,-2.5e-3]}"#).unwrap();
+        assert_eq!(p.vector[0], f32::INFINITY);
+        assert_eq!(&p.vector[1..], &[0.1f32, -2.5e-3f32]);
+        assert_eq!(
+            validate_vector(&p.vector, 3).unwrap_err().code(),
+            "invalid_vector"
+        );
+        let finite = Point::new(1, p.vector[1..].to_vec(), Payload::new());
+        let back: Point = serde_json::from_str(&serde_json::to_string(&finite).unwrap()).unwrap();
+        assert_eq!(back, finite);
+    }
 
     #[test]
     fn vectors_are_checked() {

@@ -12,6 +12,7 @@ pub const DEFAULT_MAX_K: usize = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// The query vector.
+    #[serde(deserialize_with = "crate::point::deserialize_vector")]
     pub vector: Vec<f32>,
     /// Number of hits wanted (default 10).
     #[serde(default = "default_k")]

@@ -194,6 +194,7 @@ pub struct PointBody {
     #[schema(value_type = PointIdSchema)]
     pub id: Value,
     /// `dimension` finite numbers.
+    #[serde(deserialize_with = "akidb_core::point::deserialize_vector")]
     pub vector: Vec<f32>,
     /// A JSON object (absent or null = empty).
     #[serde(default)]
@@ -331,6 +332,7 @@ pub struct DeleteAnswer {
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
     /// Query vector.
+    #[serde(deserialize_with = "akidb_core::point::deserialize_vector")]
     pub vector: Vec<f32>,
     /// Hits wanted, 1..=limits.max_k (default 10).
     #[serde(default)]
