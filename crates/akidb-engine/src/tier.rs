@@ -589,6 +589,10 @@ impl Database {
         let Ok(store) = self.store() else {
             return Err(not_found);
         };
+        // The name becomes part of object keys: only a valid collection name may get there.
+        if akidb_core::config::validate_name(name).is_err() {
+            return Err(not_found);
+        }
         let id = if snapshot_id == "latest" {
             match remote_latest(&self.inner.shared, store.as_ref(), name)? {
                 Some(id) => id,
@@ -673,7 +677,12 @@ impl Database {
     pub fn list_snapshots(&self, name: &str) -> Result<Vec<SnapshotInfo>> {
         let (mut out, known) = match self.entry(name) {
             Ok(entry) => (persist::list_snapshots(&entry.dir), true),
-            Err(e) if e.code() == "collection_not_found" => (Vec::new(), false),
+            Err(e)
+                if e.code() == "collection_not_found"
+                    && akidb_core::config::validate_name(name).is_ok() =>
+            {
+                (Vec::new(), false)
+            }
             Err(e) => return Err(e),
         };
         let shared = &self.inner.shared;

@@ -208,6 +208,19 @@ fn s3_restore_after_the_data_dir_is_wiped() {
         "collection_not_found"
     );
     assert!(db.collection("never").is_err());
+    // A name that is not a collection name never reaches the object store's keys.
+    for bad in ["../wiped", "wiped/snapshots", ""] {
+        assert_eq!(
+            db.restore(bad, "latest", true).unwrap_err().code(),
+            "collection_not_found",
+            "{bad:?}"
+        );
+        assert_eq!(
+            db.list_snapshots(bad).unwrap_err().code(),
+            "collection_not_found",
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]
