@@ -318,3 +318,59 @@ fn s3_retention_and_drop_clean_the_bucket() {
         "collection_not_found"
     );
 }
+
+#[test]
+fn s3_background_policy_moves_idle_collections_down() {
+    let env = env();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), &env);
+    // Short real timeouts: the background tier loop, not a test call, moves the collections.
+    c.tier.hot_idle = Duration::from_millis(300);
+    c.tier.warm_idle = Duration::from_millis(900);
+    c.tier.check_interval = Duration::from_millis(100);
+    let db = Database::open_with(c).unwrap();
+    for name in ["idle", "pinned"] {
+        db.create_collection(CollectionConfig::new(name, 16, Metric::L2))
+            .unwrap();
+        db.upsert(name, (0..500).map(pt).collect()).unwrap();
+    }
+    db.pin("pinned").unwrap();
+    let q = SearchRequest::new(pt(11).vector, 5);
+    let before = db.search("idle", &q).unwrap();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while db.tier("idle").unwrap().tier != Tier::Cold {
+        let t = db.tier("idle").unwrap().tier;
+        if seen.last() != Some(&t) {
+            seen.push(t);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {t:?} after 30 s (seen {seen:?})"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        seen.contains(&Tier::Warm),
+        "hot → warm → cold, seen {seen:?}"
+    );
+    assert_eq!(
+        db.tier("pinned").unwrap().tier,
+        Tier::Hot,
+        "a pinned collection stays hot"
+    );
+    // Cold: nothing local, the snapshot is in the bucket.
+    let local = dir.path().join("collections/idle/snapshots");
+    assert_eq!(std::fs::read_dir(&local).unwrap().count(), 0);
+    let objects = env
+        .rt
+        .block_on(env.store.list("collections/idle/snapshots/"))
+        .unwrap();
+    assert!(
+        objects.iter().any(|o| o.key.ends_with("/points.parquet")),
+        "{objects:?}"
+    );
+    // The next search promotes it and answers as before.
+    assert_eq!(db.search("idle", &q).unwrap(), before);
+    assert_eq!(db.tier("idle").unwrap().tier, Tier::Hot);
+}
