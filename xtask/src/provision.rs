@@ -158,6 +158,15 @@ fn find_weed(pydeps: &Path) -> Result<PathBuf> {
     )
 }
 
+/// Whether a probe command runs and exits 0 (its output is discarded).
+pub fn succeeds(expr: duct::Expression) -> bool {
+    expr.stdout_null()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Runs a command, naming it in full on failure.
 pub fn run(expr: duct::Expression) -> Result<()> {
     let shown = format!("{expr:?}");

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde_json::Value;
 
 use super::run_capture;
@@ -131,17 +131,7 @@ pub fn ingest_bench(root: &Path) -> Result<Option<String>> {
 /// Runs `cargo xtask bench engine`.
 pub fn run(args: Args) -> Result<()> {
     let root = workspace_root();
-    let dataset = args
-        .dataset
-        .or_else(|| std::env::var_os("AKIDB_DATASET_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| root.join("../shared/datasets/dev-pydoc-50k"));
-    if !dataset.join("base.f32.npy").is_file() {
-        bail!(
-            "dataset not found at {} (set AKIDB_DATASET_DIR or --dataset)",
-            dataset.display()
-        );
-    }
-    let dataset = dataset.canonicalize()?;
+    let dataset = super::dataset_dir(args.dataset, &["base.f32.npy"])?;
     let efs = args
         .ef
         .iter()

@@ -87,14 +87,9 @@ pub(crate) fn load_average() -> String {
 /// Makes Python packages importable from `pydeps` (`import_check` must succeed), running
 /// `pip install --target` when they are missing.
 pub(crate) fn pip_install(pydeps: &Path, import_check: &str, packages: &[&str]) -> Result<()> {
-    let have = duct::cmd!("python3", "-c", import_check)
-        .env("PYTHONPATH", pydeps)
-        .stdout_null()
-        .stderr_null()
-        .unchecked()
-        .run()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let have = crate::provision::succeeds(
+        duct::cmd!("python3", "-c", import_check).env("PYTHONPATH", pydeps),
+    );
     if !have {
         let mut args: Vec<String> = ["-m", "pip", "install", "--quiet", "--target"]
             .map(String::from)
@@ -104,4 +99,26 @@ pub(crate) fn pip_install(pydeps: &Path, import_check: &str, packages: &[&str]) 
         run_capture(&crate::provision::workspace_root(), "python3", &args, &[])?;
     }
     Ok(())
+}
+
+/// The dataset directory: `given` (`--dataset`), else `AKIDB_DATASET_DIR`, else
+/// `../shared/datasets/dev-pydoc-50k`; canonical, and holding every file in `files`.
+pub(crate) fn dataset_dir(
+    given: Option<std::path::PathBuf>,
+    files: &[&str],
+) -> Result<std::path::PathBuf> {
+    let dataset = given
+        .or_else(|| std::env::var_os("AKIDB_DATASET_DIR").map(std::path::PathBuf::from))
+        .unwrap_or_else(|| {
+            crate::provision::workspace_root().join("../shared/datasets/dev-pydoc-50k")
+        });
+    for f in files {
+        if !dataset.join(f).is_file() {
+            bail!(
+                "dataset file {} not found (set AKIDB_DATASET_DIR or --dataset)",
+                dataset.join(f).display()
+            );
+        }
+    }
+    Ok(dataset.canonicalize()?)
 }

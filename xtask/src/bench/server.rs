@@ -394,24 +394,15 @@ recall@10 ≥ 0.99, filtered search ≥ 20× Chroma with every hit inside the fi
 /// Runs `cargo xtask bench server`.
 pub fn run(args: Args) -> Result<()> {
     let root = workspace_root();
-    let dataset = args
-        .dataset
-        .or_else(|| std::env::var_os("AKIDB_DATASET_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| root.join("../shared/datasets/dev-pydoc-50k"));
-    for f in [
-        "base.f32.npy",
-        "queries.f32.npy",
-        "gt_cosine_top100.npy",
-        "base.jsonl",
-    ] {
-        if !dataset.join(f).is_file() {
-            bail!(
-                "dataset file {} not found (set AKIDB_DATASET_DIR or --dataset)",
-                dataset.join(f).display()
-            );
-        }
-    }
-    let dataset = dataset.canonicalize()?;
+    let dataset = super::dataset_dir(
+        args.dataset,
+        &[
+            "base.f32.npy",
+            "queries.f32.npy",
+            "gt_cosine_top100.npy",
+            "base.jsonl",
+        ],
+    )?;
     let pydeps = root.join("target/pydeps");
     super::pip_install(
         &pydeps,

@@ -47,17 +47,7 @@ pub struct Args {
 /// Runs `cargo xtask bench tiers`.
 pub fn run(args: Args) -> Result<()> {
     let root = workspace_root();
-    let dataset = args
-        .dataset
-        .clone()
-        .or_else(|| std::env::var_os("AKIDB_DATASET_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| root.join("../shared/datasets/dev-pydoc-50k"));
-    if !dataset.join("base.f32.npy").is_file() {
-        bail!(
-            "dataset not found in {} (set AKIDB_DATASET_DIR or --dataset)",
-            dataset.display()
-        );
-    }
+    let dataset = super::dataset_dir(args.dataset, &["base.f32.npy", "base.jsonl"])?;
     let weed = ensure_weed()?;
     let pydeps = root.join("target/pydeps-boto3");
     pip_install(&pydeps, "import boto3", &["boto3"])?;

@@ -172,14 +172,7 @@ impl Verification {
     /// A problem when the tool the command needs is not installed.
     pub fn tool_problem(&self, root: &Path) -> Option<Problem> {
         let (probe, fix) = self.tool?;
-        let ok = duct::cmd("cargo", probe)
-            .dir(root)
-            .stdout_null()
-            .stderr_null()
-            .unchecked()
-            .run()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
+        let ok = crate::provision::succeeds(duct::cmd("cargo", probe).dir(root));
         (!ok).then(|| Problem {
             check: self.id,
             what: format!(
