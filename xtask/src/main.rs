@@ -40,7 +40,7 @@ enum Command {
     Deploy(deploy::Args),
     /// Chaos scenarios against a real Kubernetes cluster.
     Chaos(chaos::Args),
-    /// Run each cargo-fuzz target in fuzz/ for a bounded time (nightly + cargo-fuzz).
+    /// Run each libFuzzer target in fuzz/ for a bounded time (stable toolchain).
     Fuzz(fuzz::Args),
 }
 

@@ -37,7 +37,8 @@ impl Rendered {
     }
 }
 
-/// Renders the chart with `values` files, validates every manifest with kubernetes-validate --strict.
+/// Renders the chart with `values` files, validates every manifest with kubernetes-validate
+/// --strict and parses it with [`STRICT_YAML`] (a repeated key fails).
 fn render(values: &[&str]) -> Rendered {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec![
@@ -52,9 +53,8 @@ fn render(values: &[&str]) -> Rendered {
         args.extend(["-f", v]);
     }
     let out_dir = dir.path().to_str().unwrap().to_string();
-    let mut with_dir = args.clone();
-    with_dir.extend(["--out-dir", &out_dir]);
-    let out = helm_tool(&with_dir);
+    args.extend(["--out-dir", &out_dir]);
+    let out = helm_tool(&args);
     assert!(out.status.success(), "render {values:?}: {}", text(&out));
 
     let mut files: Vec<String> = std::fs::read_dir(dir.path())
@@ -88,20 +88,45 @@ fn render(values: &[&str]) -> Rendered {
         assert!(passed || crd_warning, "{f} was not validated:\n{report}");
     }
 
-    let mut json_args = args.clone();
-    json_args.push("--json");
-    let out = helm_tool(&json_args);
-    assert!(out.status.success(), "{}", text(&out));
-    let v: Value = serde_json::from_slice(&out.stdout).expect("helm_tool --json prints JSON");
     Rendered {
-        objects: v["objects"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["object"].clone())
-            .collect(),
-        notes: v["notes"].as_str().unwrap_or_default().to_string(),
+        objects: parse_strict(&files),
+        notes: std::fs::read_to_string(dir.path().join("NOTES.txt")).unwrap_or_default(),
     }
+}
+
+/// PyYAML (YAML 1.1 like Kubernetes' parser: `yes`, `on`, `1e3` are not strings) with duplicate
+/// mapping keys made an error, where plain loaders keep the last value silently.
+const STRICT_YAML: &str = r#"
+import json, sys, yaml
+class Strict(yaml.SafeLoader):
+    pass
+def mapping(loader, node):
+    loader.flatten_mapping(node)
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, "duplicate key %r" % (key,), key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+objects = []
+for path in sys.argv[1:]:
+    with open(path, encoding="utf-8") as fh:
+        objects.extend(d for d in yaml.load_all(fh, Loader=Strict) if d is not None)
+print(json.dumps(objects, default=str))
+"#;
+
+/// Parses rendered manifests with [`STRICT_YAML`]; a duplicate key fails the test.
+fn parse_strict(files: &[String]) -> Vec<Value> {
+    let out = Command::new("python3")
+        .args(["-c", STRICT_YAML])
+        .args(files)
+        .env("PYTHONPATH", pythonpath())
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "rendered YAML: {}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("the strict loader prints JSON")
 }
 
 fn lint(values: &[&str], sets: &[&str]) -> std::process::Output {
@@ -161,6 +186,481 @@ fn bad_values_are_rejected_by_the_schema() {
         !out.status.success(),
         "template must fail without a bucket: {}",
         text(&out)
+    );
+}
+
+/// What a values file must lead to.
+enum Outcome {
+    /// `helm lint --strict` passes, the render is valid (kubernetes-validate --strict, no
+    /// duplicate keys, every name, label, annotation and env value a string), then this check.
+    Renders(fn(&Rendered)),
+    /// `helm template` and `helm lint --strict` fail, and both outputs name every needle.
+    Fails(&'static [&'static str]),
+    /// `helm template` fails naming every needle: a check only the templates can make, which
+    /// Helm's lint mode reports as a log line, not a failure.
+    FailsToRender(&'static [&'static str]),
+}
+
+/// One row of the chart's edge-case table.
+struct Case {
+    name: &'static str,
+    values: &'static str,
+    outcome: Outcome,
+    /// For refusals the templates make too: rendered from a copy of the chart without
+    /// values.schema.json (like `--skip-schema-validation`), it still fails naming these.
+    without_schema: &'static [&'static str],
+}
+
+fn pvc_spec(r: &Rendered) -> &Value {
+    &r.one("StatefulSet")["spec"]["volumeClaimTemplates"][0]["spec"]
+}
+
+fn pod_meta(r: &Rendered) -> &Value {
+    &r.one("StatefulSet")["spec"]["template"]["metadata"]
+}
+
+/// Why the templates refuse a second pod without S3, as their message says it.
+const WHY_ONE_POD_REPLICAS: &[&str] = &[
+    "replicaCount=2",
+    "s3.enabled=true",
+    "independent database",
+    "different data",
+];
+const WHY_ONE_POD_AUTOSCALING: &[&str] = &[
+    "autoscaling.enabled=true",
+    "s3.enabled=true",
+    "independent",
+    "different data",
+];
+
+fn edge_cases() -> Vec<Case> {
+    use Outcome::{Fails, FailsToRender, Renders};
+    let case = |name, values, outcome| Case {
+        name,
+        values,
+        outcome,
+        without_schema: &[],
+    };
+    vec![
+        // A. Edge cases of single values.
+        case(
+            "storageClassName \"-\" means storageClassName \"\" (no dynamic provisioning)",
+            "persistence:\n  storageClassName: \"-\"\n",
+            Renders(|r| assert_eq!(pvc_spec(r)["storageClassName"], "")),
+        ),
+        case(
+            "empty storageClassName leaves the cluster default",
+            "persistence:\n  storageClassName: \"\"\n",
+            Renders(|r| assert!(pvc_spec(r).get("storageClassName").is_none())),
+        ),
+        case(
+            "numeric storageClassName stays a string",
+            "persistence:\n  storageClassName: \"123\"\n",
+            Renders(|r| assert_eq!(pvc_spec(r)["storageClassName"], "123")),
+        ),
+        case(
+            "storageClassName that is no StorageClass name",
+            "persistence:\n  storageClassName: fast ssd\n",
+            Fails(&["/persistence/storageClassName"]),
+        ),
+        case(
+            "numeric and boolean-looking strings stay strings everywhere",
+            r#"nameOverride: "123"
+image:
+  tag: "2"
+serviceAccount:
+  name: "true"
+podLabels:
+  team: "123"
+  canary: "true"
+  tier: "yes"
+podAnnotations:
+  replicas: "007"
+  enabled: "on"
+  nothing: "null"
+service:
+  annotations:
+    weight: "1.5"
+persistence:
+  size: "1073741824"
+  annotations:
+    backup: "false"
+s3:
+  enabled: true
+  bucket: "123"
+  region: "true"
+  endpoint: "1e3"
+  existingSecret: "456"
+auth:
+  existingSecret: "789"
+server:
+  otlpEndpoint: "4318"
+nodeSelector:
+  pool: "1"
+ingress:
+  enabled: true
+  className: "0"
+  annotations:
+    nginx.ingress.kubernetes.io/proxy-body-size: "0"
+  hosts:
+    - host: "123"
+      paths:
+        - path: /
+          pathType: Prefix
+  tls:
+    - hosts: ["123"]
+      secretName: "404"
+podDisruptionBudget:
+  maxUnavailable: "50%"
+serviceMonitor:
+  enabled: true
+  interval: 1m
+  labels:
+    release: "1"
+"#,
+            Renders(|r| {
+                let env = |n: &str| r.env(n).unwrap_or_else(|| panic!("{n}")).clone();
+                assert_eq!(env("AKIDB_S3_BUCKET")["value"], "123");
+                assert_eq!(env("AKIDB_S3_REGION")["value"], "true");
+                assert_eq!(env("AKIDB_S3_ENDPOINT")["value"], "1e3");
+                assert_eq!(env("AKIDB_OTLP_ENDPOINT")["value"], "4318");
+                assert_eq!(
+                    env("AKIDB_S3_ACCESS_KEY_ID")["valueFrom"]["secretKeyRef"]["name"],
+                    "456"
+                );
+                assert_eq!(
+                    env("AKIDB_API_KEY")["valueFrom"]["secretKeyRef"]["name"],
+                    "789"
+                );
+                let sts = r.one("StatefulSet");
+                assert_eq!(sts["metadata"]["labels"]["app.kubernetes.io/name"], "123");
+                assert_eq!(sts["metadata"]["labels"]["app.kubernetes.io/version"], "2");
+                assert_eq!(sts["metadata"]["name"], "akidb-123");
+                assert!(r.container()["image"].as_str().unwrap().ends_with(":2"));
+                let pod = &sts["spec"]["template"];
+                assert_eq!(pod["spec"]["serviceAccountName"], "true");
+                assert_eq!(r.one("ServiceAccount")["metadata"]["name"], "true");
+                assert_eq!(pod["spec"]["nodeSelector"]["pool"], "1");
+                for (k, v) in [("team", "123"), ("canary", "true"), ("tier", "yes")] {
+                    assert_eq!(pod["metadata"]["labels"][k], v, "pod label {k}");
+                }
+                for (k, v) in [("replicas", "007"), ("enabled", "on"), ("nothing", "null")] {
+                    assert_eq!(pod["metadata"]["annotations"][k], v, "pod annotation {k}");
+                }
+                let client = r
+                    .kind("Service")
+                    .into_iter()
+                    .find(|s| s["spec"]["clusterIP"] != "None")
+                    .unwrap();
+                assert_eq!(client["metadata"]["annotations"]["weight"], "1.5");
+                let pvc = &sts["spec"]["volumeClaimTemplates"][0];
+                assert_eq!(pvc["metadata"]["annotations"]["backup"], "false");
+                assert_eq!(
+                    pvc["spec"]["resources"]["requests"]["storage"],
+                    "1073741824"
+                );
+                let ing = r.one("Ingress");
+                assert_eq!(ing["spec"]["ingressClassName"], "0");
+                assert_eq!(
+                    ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"],
+                    "0"
+                );
+                assert_eq!(ing["spec"]["rules"][0]["host"], "123");
+                assert_eq!(ing["spec"]["tls"][0]["hosts"][0], "123");
+                assert_eq!(ing["spec"]["tls"][0]["secretName"], "404");
+                assert_eq!(
+                    r.one("PodDisruptionBudget")["spec"]["maxUnavailable"],
+                    "50%"
+                );
+                let sm = r.one("ServiceMonitor");
+                assert_eq!(sm["metadata"]["labels"]["release"], "1");
+                assert_eq!(sm["spec"]["endpoints"][0]["interval"], "1m");
+            }),
+        ),
+        case(
+            "large integers render as integers, not 1e+07",
+            "terminationGracePeriodSeconds: 10000000\n",
+            Renders(|r| {
+                assert_eq!(
+                    r.one("StatefulSet")["spec"]["template"]["spec"]
+                        ["terminationGracePeriodSeconds"],
+                    10_000_000
+                )
+            }),
+        ),
+        case(
+            "label value Kubernetes would reject",
+            "podLabels:\n  team: search team\n",
+            Fails(&["/podLabels/team"]),
+        ),
+        case(
+            "annotation that is not a string",
+            "podAnnotations:\n  replicas: 3\n",
+            Fails(&["/podAnnotations/replicas"]),
+        ),
+        case(
+            "maxUnavailable as a string that is not a percentage",
+            "podDisruptionBudget:\n  maxUnavailable: \"1\"\n",
+            Fails(&["/podDisruptionBudget/maxUnavailable"]),
+        ),
+        case(
+            "serviceMonitor interval without a unit",
+            "serviceMonitor:\n  enabled: true\n  interval: \"30\"\n",
+            Fails(&["/serviceMonitor/interval"]),
+        ),
+        Case {
+            without_schema: &["ingress.hosts", "ingress.enabled=true"],
+            ..case(
+                "REST ingress enabled with no hosts",
+                "ingress:\n  enabled: true\n  hosts: []\n",
+                Fails(&["/ingress/hosts"]),
+            )
+        },
+        Case {
+            without_schema: &["grpcIngress.hosts", "grpcIngress.enabled=true"],
+            ..case(
+                "gRPC ingress enabled with no hosts",
+                "grpcIngress:\n  enabled: true\n  hosts: []\n",
+                Fails(&["/grpcIngress/hosts"]),
+            )
+        },
+        case(
+            "podLabels repeating the chart's labels: each key once, the chart's value",
+            "podLabels:\n  app.kubernetes.io/name: other\n  app.kubernetes.io/instance: other\n  \
+             app.kubernetes.io/part-of: other\n  team: search\n",
+            Renders(|r| {
+                let labels = &pod_meta(r)["labels"];
+                assert_eq!(labels["app.kubernetes.io/name"], "akidb");
+                assert_eq!(labels["app.kubernetes.io/instance"], "akidb");
+                assert_eq!(labels["app.kubernetes.io/part-of"], "akidb");
+                assert_eq!(labels["team"], "search");
+            }),
+        ),
+        case(
+            "podAnnotations repeating the chart's checksums: the chart's value",
+            "podAnnotations:\n  checksum/config: forged\n  team: search\n",
+            Renders(|r| {
+                let ann = &pod_meta(r)["annotations"];
+                assert_eq!(ann["checksum/config"].as_str().map(str::len), Some(64));
+                assert_eq!(ann["team"], "search");
+            }),
+        ),
+        case(
+            "serviceMonitor.labels repeating the chart's labels: each key once, the chart's value",
+            "serviceMonitor:\n  enabled: true\n  labels:\n    app.kubernetes.io/name: other\n    \
+             release: prometheus\n",
+            Renders(|r| {
+                let labels = &r.one("ServiceMonitor")["metadata"]["labels"];
+                assert_eq!(labels["app.kubernetes.io/name"], "akidb");
+                assert_eq!(labels["release"], "prometheus");
+            }),
+        ),
+        Case {
+            without_schema: &["autoscaling.minReplicas (6)", "autoscaling.maxReplicas (2)"],
+            ..case(
+                "autoscaling.minReplicas above maxReplicas",
+                "s3:\n  enabled: true\n  bucket: akidb-cold\nautoscaling:\n  enabled: true\n  \
+                 minReplicas: 6\n  maxReplicas: 2\n",
+                FailsToRender(&["autoscaling.minReplicas (6)", "autoscaling.maxReplicas (2)"]),
+            )
+        },
+        // B. More than one pod only with shared object storage.
+        Case {
+            without_schema: WHY_ONE_POD_REPLICAS,
+            ..case(
+                "replicaCount 2 without S3",
+                "replicaCount: 2\n",
+                Fails(&["/replicaCount", "maximum"]),
+            )
+        },
+        Case {
+            without_schema: WHY_ONE_POD_AUTOSCALING,
+            ..case(
+                "autoscaling without S3",
+                "s3:\n  enabled: false\nautoscaling:\n  enabled: true\n",
+                Fails(&["/autoscaling/enabled"]),
+            )
+        },
+        case(
+            "replicaCount 0 without S3 (scaled down)",
+            "replicaCount: 0\n",
+            Renders(|r| assert_eq!(r.one("StatefulSet")["spec"]["replicas"], 0)),
+        ),
+        case(
+            "replicaCount 3 with S3",
+            "replicaCount: 3\ns3:\n  enabled: true\n  bucket: akidb-cold\n",
+            Renders(|r| {
+                assert_eq!(r.one("StatefulSet")["spec"]["replicas"], 3);
+                assert!(r.kind("HorizontalPodAutoscaler").is_empty());
+            }),
+        ),
+        case(
+            "autoscaling with S3",
+            "s3:\n  enabled: true\n  bucket: akidb-cold\nautoscaling:\n  enabled: true\n  \
+             minReplicas: 2\n  maxReplicas: 4\n",
+            Renders(|r| {
+                let hpa = &r.one("HorizontalPodAutoscaler")["spec"];
+                assert_eq!(
+                    (&hpa["minReplicas"], &hpa["maxReplicas"]),
+                    (&2.into(), &4.into())
+                );
+                assert!(r.one("StatefulSet")["spec"]["replicas"].is_null());
+            }),
+        ),
+    ]
+}
+
+/// Checks every rendered object keeps its values' types: names, labels, annotations, env values,
+/// node selectors and StorageClass names are strings, the StatefulSet's selector matches its
+/// pods, and every Ingress has rules.
+fn assert_types_kept(r: &Rendered) {
+    fn strings(what: &str, map: &Value) {
+        for (k, v) in map.as_object().into_iter().flatten() {
+            assert!(v.is_string(), "{what} {k}: {v} is not a string");
+        }
+    }
+    for o in &r.objects {
+        let kind = o["kind"].as_str().unwrap_or("?");
+        assert!(
+            o["metadata"]["name"].is_string(),
+            "{kind} name: {}",
+            o["metadata"]["name"]
+        );
+        strings(&format!("{kind} label"), &o["metadata"]["labels"]);
+        strings(&format!("{kind} annotation"), &o["metadata"]["annotations"]);
+    }
+    let sts = r.one("StatefulSet");
+    let pod = &sts["spec"]["template"];
+    strings("pod label", &pod["metadata"]["labels"]);
+    strings("pod annotation", &pod["metadata"]["annotations"]);
+    strings("nodeSelector", &pod["spec"]["nodeSelector"]);
+    for (k, v) in sts["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(
+            &pod["metadata"]["labels"][k], v,
+            "the selector's {k} matches the pods"
+        );
+    }
+    for e in r.container()["env"].as_array().unwrap() {
+        assert!(
+            e["value"].is_string() || e["valueFrom"].is_object(),
+            "env {}: {} is not a string",
+            e["name"],
+            e["value"]
+        );
+    }
+    for pvc in sts["spec"]["volumeClaimTemplates"].as_array().unwrap() {
+        strings("PVC annotation", &pvc["metadata"]["annotations"]);
+        let class = &pvc["spec"]["storageClassName"];
+        assert!(
+            class.is_null() || class.is_string(),
+            "storageClassName {class}"
+        );
+    }
+    for ing in r.kind("Ingress") {
+        let rules = ing["spec"]["rules"].as_array();
+        assert!(
+            rules.is_some_and(|r| !r.is_empty()),
+            "{} has no rules: {}",
+            ing["metadata"]["name"],
+            ing["spec"]
+        );
+    }
+}
+
+/// Copies the chart without values.schema.json: what Helm renders with `--skip-schema-validation`.
+fn chart_without_schema(into: &std::path::Path) -> std::path::PathBuf {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let dest = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &dest);
+            } else if path.file_name().is_some_and(|n| n != "values.schema.json") {
+                std::fs::copy(&path, &dest).unwrap();
+            }
+        }
+    }
+    let chart = into.join("akidb");
+    copy(&workspace().join("helm/akidb"), &chart);
+    chart
+}
+
+fn run_case(case: &Case, file: &str, unchecked_chart: &str) {
+    match case.outcome {
+        Outcome::Renders(check) => {
+            let out = lint(&[file], &[]);
+            assert!(out.status.success(), "helm lint --strict: {}", text(&out));
+            let r = render(&[file]);
+            assert_types_kept(&r);
+            check(&r);
+        }
+        Outcome::Fails(needles) | Outcome::FailsToRender(needles) => {
+            let mut outputs = vec![(
+                "helm template",
+                helm_tool(&["template", "helm/akidb", "-f", file]),
+            )];
+            if matches!(case.outcome, Outcome::Fails(_)) {
+                outputs.push(("helm lint --strict", lint(&[file], &[])));
+            }
+            for (what, out) in outputs {
+                assert!(!out.status.success(), "{what} must fail: {}", text(&out));
+                for n in needles {
+                    assert!(
+                        text(&out).contains(n),
+                        "{what} should name {n}: {}",
+                        text(&out)
+                    );
+                }
+            }
+        }
+    }
+    if !case.without_schema.is_empty() {
+        let out = helm_tool(&["template", unchecked_chart, "-f", file]);
+        assert!(
+            !out.status.success(),
+            "the templates must refuse it without the schema: {}",
+            text(&out)
+        );
+        for n in case.without_schema {
+            assert!(
+                text(&out).contains(n),
+                "the templates' message should say {n}: {}",
+                text(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn edge_case_values_render_valid_manifests_or_fail_naming_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let unchecked = chart_without_schema(dir.path());
+    let unchecked = unchecked.to_str().unwrap();
+    let cases = edge_cases();
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let file = dir.path().join(format!("case-{i:02}.yaml"));
+        std::fs::write(&file, case.values).unwrap();
+        let file = file.to_str().unwrap();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_case(case, file, unchecked)
+        }));
+        if let Err(panic) = run {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("[{i:02}] {}:\n{msg}", case.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} chart cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
     );
 }
 

@@ -1,5 +1,5 @@
 //! The operations documents use only what exists: every URL path in them is a route of the REST
-//! API (DESIGN §5), every metric a stable metric name, every `AKIDB_*` variable one the server
+//! API (docs/api.md), every metric a stable metric name, every `AKIDB_*` variable one the server
 //! reads, and every `cargo xtask` command and flag one the xtask really has.
 
 mod ops_support;
@@ -13,7 +13,7 @@ const DOCS: [&str; 4] = [
     "docs/ga-release-checklist.md",
 ];
 
-/// DESIGN §5 routes; `{}` is one path segment.
+/// docs/api.md routes; `{}` is one path segment.
 const ROUTES: [&str; 24] = [
     "/health",
     "/ready",
@@ -42,13 +42,14 @@ const ROUTES: [&str; 24] = [
     "/api/v1/collections/{name}",
 ];
 
-const METRICS: [&str; 14] = [
+const METRICS: [&str; 15] = [
     "akidb_http_requests_total",
     "akidb_http_request_duration_seconds",
     "akidb_grpc_requests_total",
     "akidb_search_duration_seconds",
     "akidb_points",
     "akidb_collections",
+    "akidb_collections_damaged",
     "akidb_wal_bytes",
     "akidb_wal_fsync_duration_seconds",
     "akidb_snapshot_duration_seconds",
@@ -203,7 +204,8 @@ fn playbooks_have_every_section() {
             "High error rate",
             "High latency",
             "Data loss suspected",
-            "S3 outage"
+            "S3 outage",
+            "Damaged collection"
         ]
     );
     for p in parts {

@@ -1,6 +1,7 @@
 //! Ingest benchmark of the embedded engine.
 //!
-//! Ingests dev-pydoc-50k (`AKIDB_DATASET_DIR`, default `<workspace>/../shared/datasets/dev-pydoc-50k`)
+//! Ingests dev-pydoc-50k (`AKIDB_DATASET_DIR`, default `<workspace>/../shared/datasets/dev-pydoc-50k`,
+//! see `Dataset::bench_dir`)
 //! in batches with `wal sync = always`, then prints acknowledged points/s, the time until
 //! every segment is indexed, the snapshot time, and the restart-to-ready time.
 //!
@@ -11,12 +12,12 @@
 //! `--synthetic N` uses N random unit vectors of 384 dimensions instead (e.g. 1000000 to
 //! measure restart of a 1M collection).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use akidb_core::{CollectionConfig, Metric, Payload, Point, PointId};
 use akidb_engine::{Database, EngineConfig, WalSync};
+use akidb_index::dataset::Dataset;
 
 struct Args {
     synthetic: Option<usize>,
@@ -60,47 +61,6 @@ fn parse_args() -> Args {
     a
 }
 
-fn read_npy_f32(path: &Path) -> (usize, usize, Vec<f32>) {
-    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    assert_eq!(
-        &bytes[..6],
-        b"\x93NUMPY",
-        "{} is not a .npy file",
-        path.display()
-    );
-    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
-    assert!(
-        header.contains("'<f4'"),
-        "expected float32 in {}",
-        path.display()
-    );
-    let shape = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap();
-    let dims: Vec<usize> = shape
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let data: Vec<f32> = bytes[10 + header_len..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    (dims[0], dims[1], data)
-}
-
-fn dataset_dir() -> PathBuf {
-    std::env::var_os("AKIDB_DATASET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/dev-pydoc-50k")
-        })
-}
-
 fn load(args: &Args) -> (usize, Vec<Point>) {
     if let Some(n) = args.synthetic {
         let dim = 384;
@@ -121,26 +81,18 @@ fn load(args: &Args) -> (usize, Vec<Point>) {
             .collect();
         return (dim, points);
     }
-    let dir = dataset_dir();
-    let (n, dim, data) = read_npy_f32(&dir.join("base.f32.npy"));
-    let text = fs::read_to_string(dir.join("base.jsonl")).unwrap_or_else(|e| {
-        panic!(
-            "read {}/base.jsonl: {e} (set AKIDB_DATASET_DIR)",
-            dir.display()
-        )
-    });
-    let points = text
-        .lines()
-        .zip(data.chunks_exact(dim))
-        .map(|(line, v)| {
-            let row: serde_json::Value = serde_json::from_str(line).expect("base.jsonl row");
+    let ds = Dataset::load_bench().unwrap_or_else(|e| panic!("{e}"));
+    let dim = ds.base.cols;
+    let points = (0..ds.base.rows)
+        .map(|i| {
+            let row = &ds.payloads[i];
             let mut p = Payload::new();
-            p.insert("section".into(), row["section"].clone());
-            p.insert("page".into(), row["page"].clone());
-            Point::new(row["id"].as_u64().expect("id"), v.to_vec(), p)
+            for key in ["section", "page"] {
+                p.insert(key.into(), row.get(key).cloned().unwrap_or_default());
+            }
+            Point::new(i as u64, ds.base.row(i).to_vec(), p)
         })
-        .collect::<Vec<_>>();
-    assert_eq!(points.len(), n, "base.jsonl and base.f32.npy disagree");
+        .collect();
     (dim, points)
 }
 

@@ -196,7 +196,7 @@ fn percentile_ms(mut v: Vec<Duration>, p: f64) -> f64 {
 }
 
 fn tiers(store: Arc<dyn ObjectStore>, rt: &tokio::runtime::Runtime, data: &Path, args: &Args) {
-    let ds = Dataset::load(&Dataset::default_dir()).expect("dataset (set AKIDB_DATASET_DIR)");
+    let ds = Dataset::load_bench().unwrap_or_else(|e| panic!("{e}"));
     let mut cfg = EngineConfig::new(data);
     cfg.object_store = Some(store);
     cfg.runtime = Some(rt.handle().clone());

@@ -77,7 +77,7 @@ fn main() {
             other => panic!("unknown argument {other}"),
         }
     }
-    let ds = Dataset::load(&Dataset::default_dir()).expect("dataset (set AKIDB_DATASET_DIR)");
+    let ds = Dataset::load_bench().unwrap_or_else(|e| panic!("{e}"));
     let vectors = Arc::new(Vectors::new(
         ds.base.cols,
         Metric::Cosine,

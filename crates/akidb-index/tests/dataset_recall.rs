@@ -1,6 +1,8 @@
-//! Recall on the real dataset (dev-pydoc-50k, 384-d sentence embeddings) with the
-//! default index parameters, unfiltered and filtered, going through
-//! PayloadIndex + plan_filtered + search exactly as the engine does.
+//! Recall on real data with the default index parameters, unfiltered and filtered,
+//! going through PayloadIndex + plan_filtered + search exactly as the engine does.
+//! The data is the committed subset `testdata/dev-pydoc-10k` (10,000 real 384-d
+//! sentence embeddings, 200 queries, exact top-100; see its README), so the test
+//! needs nothing outside the repository.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,11 +13,19 @@ use akidb_index::{
     build_index, exact_search_offsets, plan_filtered, search_filtered, PayloadIndex, Plan, Vectors,
 };
 
+/// Measured on this subset with the default parameters: 0.994 unfiltered, ≥ 0.996
+/// filtered, ≥ 0.998 for the filtered graph walk alone (the full 50k set gives 0.99
+/// unfiltered, docs/benchmarks.md). The bound sits 0.014 below the lowest figure: a
+/// graph or planner defect costs more than that, thread-order noise in the build
+/// (±0.003 over 200 queries) does not.
+const MIN_RECALL: f64 = 0.98;
+
 fn dataset() -> Dataset {
-    let dir = Dataset::default_dir();
+    let dir = Dataset::test_subset_dir();
     Dataset::load(&dir).unwrap_or_else(|e| {
         panic!(
-            "dataset dev-pydoc-50k not readable at {} ({e}); set AKIDB_DATASET_DIR or run `cargo xtask test`",
+            "the committed test subset is not readable at {} ({e}); it is part of the \
+             repository: check out testdata/ (Git LFS is not used)",
             dir.display()
         )
     })
@@ -61,7 +71,10 @@ fn recall_at_10_with_default_params_unfiltered_and_filtered() {
     }
     let recall = recall / queries.len() as f64;
     eprintln!("unfiltered recall@10 = {recall:.4}");
-    assert!(recall >= 0.95, "unfiltered recall@10 {recall:.4} < 0.95");
+    assert!(
+        recall >= MIN_RECALL,
+        "unfiltered recall@10 {recall:.4} < {MIN_RECALL}"
+    );
 
     let payloads = PayloadIndex::new(
         (0..n as u64).map(PointId::Num).collect(),
@@ -72,20 +85,24 @@ fn recall_at_10_with_default_params_unfiltered_and_filtered() {
             "section=library",
             r#"{"must":[{"key":"section","match":{"value":"library"}}]}"#,
             0.50..0.65,
+            Some(true),
         ),
         (
             "section in [whatsnew, c-api, faq]",
             r#"{"must":[{"key":"section","match":{"any":["whatsnew","c-api","faq"]}}]}"#,
             0.22..0.30,
+            // Close to the planner's crossover at this size: either plan is right.
+            None,
         ),
         (
             "section=faq",
             r#"{"must":[{"key":"section","match":{"value":"faq"}}]}"#,
             0.01..0.03,
+            Some(false),
         ),
     ];
-    let q_used = 300;
-    for (label, json, expected_share) in cases {
+    let q_used = queries.len();
+    for (label, json, expected_share, expect_graph) in cases {
         let filter: Filter = serde_json::from_str(json).unwrap();
         let allowed = payloads.evaluate(&filter);
         let matching = allowed.count_ones();
@@ -135,44 +152,42 @@ fn recall_at_10_with_default_params_unfiltered_and_filtered() {
             share * 100.0
         );
         assert!(
-            recall >= 0.95,
-            "{label}: filtered recall@10 {recall:.4} < 0.95 (plan {plan:?})"
+            recall >= MIN_RECALL,
+            "{label}: filtered recall@10 {recall:.4} < {MIN_RECALL} (plan {plan:?})"
         );
-        if share > 0.2 {
-            assert!(
+        match expect_graph {
+            Some(true) => assert!(
                 matches!(plan, Plan::Graph { .. }),
                 "{label}: a broad filter should walk the graph"
-            );
-        } else {
-            assert_eq!(
+            ),
+            Some(false) => assert_eq!(
                 plan,
                 Plan::Exact,
                 "{label}: a narrow filter should scan exactly"
-            );
+            ),
+            None => {}
         }
-        // The graph walk alone must also hold recall on the narrow filter (the planner is a speed choice).
-        if share < 0.05 {
-            let accept = |o: u32| allowed.get(o as usize);
-            let mut walk = 0.0;
-            for q in queries.iter().take(100) {
-                let got: Vec<u32> = index
-                    .search(q, 10, params.ef_search, Some(&accept))
+        // The graph walk alone must also hold recall on every filter (the planner is a speed choice).
+        let accept = |o: u32| allowed.get(o as usize);
+        let mut walk = 0.0;
+        for q in &queries {
+            let got: Vec<u32> = index
+                .search(q, 10, params.ef_search, Some(&accept))
+                .iter()
+                .map(|h| h.offset)
+                .collect();
+            let truth: Vec<u32> =
+                exact_search_offsets(&vectors, q, 10, allowed.iter_ones().map(|i| i as u32))
                     .iter()
                     .map(|h| h.offset)
                     .collect();
-                let truth: Vec<u32> =
-                    exact_search_offsets(&vectors, q, 10, allowed.iter_ones().map(|i| i as u32))
-                        .iter()
-                        .map(|h| h.offset)
-                        .collect();
-                walk += recall_at(&got, &truth, 10);
-            }
-            let walk = walk / 100.0;
-            eprintln!("{label}: graph walk alone recall@10 = {walk:.4}");
-            assert!(
-                walk >= 0.95,
-                "{label}: filtered graph walk recall {walk:.4}"
-            );
+            walk += recall_at(&got, &truth, 10);
         }
+        let walk = walk / queries.len() as f64;
+        eprintln!("{label}: graph walk alone recall@10 = {walk:.4}");
+        assert!(
+            walk >= MIN_RECALL,
+            "{label}: filtered graph walk recall {walk:.4}"
+        );
     }
 }

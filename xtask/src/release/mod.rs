@@ -1,4 +1,4 @@
-//! `cargo xtask release <version>`: the eight GA steps of DESIGN §8 — bump, changelog,
+//! `cargo xtask release <version>`: the eight GA steps of docs/release.md — bump, changelog,
 //! commit + tag, image, chart, GitHub release, docs site, announcement.
 //!
 //! Without `--execute` it runs the preflight checks, prints each by id with ✓/✗ and the plan

@@ -1,5 +1,5 @@
 //! A small in-process HTTP server speaking the part of AkiDB's REST API the smoke checks use
-//! (DESIGN §5), with real in-memory storage and exact L2/cosine/dot search. Tests use it as the
+//! (docs/api.md), with real in-memory storage and exact L2/cosine/dot search. Tests use it as the
 //! target of `cargo xtask smoke` and as the "pod" behind the fake cluster's port-forward, and
 //! can break one route or serve scripted `/metrics` text.
 

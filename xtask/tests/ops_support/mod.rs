@@ -61,7 +61,7 @@ pub fn text(output: &Output) -> String {
 
 /// Every `AKIDB_*` environment variable name the server reads: the `env: "AKIDB_…"` entries of the
 /// server's key table and its `EXTRA_ENV` (crates/akidb-server/src/config.rs), else the names in
-/// docs/configuration.md, else the fixed list of DESIGN §6.
+/// docs/configuration.md, else the fixed list of docs/configuration.md.
 pub fn known_env_names() -> (Vec<String>, &'static str) {
     let ws = workspace();
     if let Ok(src) = std::fs::read_to_string(ws.join("crates/akidb-server/src/config.rs")) {
@@ -114,7 +114,7 @@ pub fn known_env_names() -> (Vec<String>, &'static str) {
     ];
     (
         design.iter().map(|s| s.to_string()).collect(),
-        "DESIGN §6 (server config not written yet)",
+        "docs/configuration.md (server config not written yet)",
     )
 }
 

@@ -1,0 +1,264 @@
+//! `cargo xtask test`: provisions every real service the tests use, builds the
+//! `akidb` binaries the image tests package, and runs the whole test suite where
+//! nothing outside the clone can be read; it times each phase and, on failure, ends
+//! with a summary of what failed and how to rerun it.
+
+mod report;
+mod sandbox;
+
+use anyhow::{bail, Result};
+use duct::cmd;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::provision::{self, run as run_checked};
+
+/// Arguments of `cargo xtask test`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Seconds each fuzz target runs after the tests (0: no fuzz run).
+    #[arg(long, default_value_t = 20)]
+    pub fuzz_seconds: u64,
+    /// Test only these packages (default: the whole workspace).
+    #[arg(short = 'p', long = "package")]
+    pub packages: Vec<String>,
+    /// Run only these integration-test targets.
+    #[arg(long = "test")]
+    pub tests: Vec<String>,
+    /// Run only the library unit tests of the selected packages.
+    #[arg(long)]
+    pub lib: bool,
+    /// Run without the check that tests read nothing outside the clone (needs no root).
+    #[arg(long)]
+    pub no_confine: bool,
+    /// Extra arguments passed to the test binaries after `--` (e.g. a test name filter).
+    #[arg(last = true)]
+    pub cargo_test_args: Vec<String>,
+}
+
+/// Wall time per phase, printed as a table at the end.
+struct Phases {
+    started: Instant,
+    last: Instant,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Phases {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            last: now,
+            done: vec![],
+        }
+    }
+
+    fn mark(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        self.done.push((phase, now - self.last));
+        self.last = now;
+        eprintln!("xtask: {phase} took {:.0?}", self.done.last().expect("pushed").1);
+    }
+
+    fn table(&self) -> String {
+        let mut out = String::from("xtask: where the time went\n");
+        for (phase, d) in &self.done {
+            out.push_str(&format!("  {phase:<28} {:>7.0} s\n", d.as_secs_f64()));
+        }
+        out.push_str(&format!(
+            "  {:<28} {:>7.0} s\n",
+            "total",
+            self.started.elapsed().as_secs_f64()
+        ));
+        out
+    }
+}
+
+/// Provisions, builds and runs every test.
+pub fn run(args: Args) -> Result<()> {
+    let mut phases = Phases::new();
+    let root = provision::workspace_root();
+    let tools = provision::ensure_all()?;
+    phases.mark("provisioning");
+
+    let amd64 = build_server(None)?;
+    phases.mark("host build (akidb)");
+    // Only the release tests package an arm64 image; a run narrowed to other
+    // packages skips the second, full cross build.
+    let needs_arm64 = args.packages.is_empty() || args.packages.iter().any(|p| p == "xtask");
+    let arm64 = if needs_arm64 {
+        let bin = build_server(Some("aarch64-unknown-linux-gnu"))?;
+        phases.mark("arm64 build (akidb)");
+        Some(bin)
+    } else {
+        None
+    };
+
+    let mut selection: Vec<String> = Vec::new();
+    if args.packages.is_empty() {
+        selection.push("--workspace".into());
+    }
+    for p in &args.packages {
+        selection.extend(["-p".into(), p.clone()]);
+    }
+    for t in &args.tests {
+        selection.extend(["--test".into(), t.clone()]);
+    }
+    if args.lib {
+        selection.push("--lib".into());
+    }
+    let with_env = |expr: duct::Expression| {
+        let mut expr = expr
+            .dir(&root)
+            .env("AKIDB_TEST_WEED", &tools.weed)
+            .env("AKIDB_TEST_REGISTRY_BIN", &tools.registry)
+            .env("AKIDB_TEST_PYTHONPATH", &tools.pydeps)
+            .env("AKIDB_TEST_SERVER_BIN", &amd64)
+            .env("AKIDB_TEST_BIN_AMD64", &amd64)
+            // Tests read the committed subset; a dataset beside the clone must not leak in.
+            .env_remove("AKIDB_DATASET_DIR");
+        if let Some(arm64) = &arm64 {
+            expr = expr.env("AKIDB_TEST_BIN_ARM64", arm64);
+        }
+        expr
+    };
+
+    let mut build_args = vec!["test".to_string(), "--no-run".into()];
+    build_args.extend(selection.iter().cloned());
+    run_checked(with_env(cmd("cargo", &build_args)))?;
+    phases.mark("test binaries");
+
+    let hidden = if args.no_confine {
+        eprintln!("xtask: --no-confine: tests may read outside the clone unchecked");
+        None
+    } else {
+        let hidden = sandbox::plan(&root)?;
+        eprintln!(
+            "xtask: tests run with {} director{} and {} file{} beside the clone hidden",
+            hidden.dirs.len(),
+            if hidden.dirs.len() == 1 { "y" } else { "ies" },
+            hidden.files.len(),
+            if hidden.files.len() == 1 { "" } else { "s" },
+        );
+        Some(hidden)
+    };
+    let mut test_args = vec!["test".to_string(), "--no-fail-fast".into()];
+    test_args.extend(selection);
+    if !args.cargo_test_args.is_empty() {
+        test_args.push("--".into());
+        test_args.extend(args.cargo_test_args);
+    }
+    let (report, ok) = run_tests(with_env(cmd("cargo", &test_args)), hidden, &root)?;
+    phases.mark("tests");
+
+    // The fuzz run comes last so that a crash it finds never hides a test result.
+    let fuzz = if args.fuzz_seconds > 0 {
+        let r = crate::fuzz::run(crate::fuzz::Args {
+            seconds: args.fuzz_seconds,
+            targets: Vec::new(),
+        });
+        phases.mark("fuzz (build + run)");
+        r
+    } else {
+        eprintln!("xtask: fuzz run not requested (--fuzz-seconds 0)");
+        Ok(())
+    };
+    eprint!("{}", phases.table());
+    let (passed, failed) = report.counts();
+    if !ok {
+        eprintln!("\nxtask: tests failed\n{}", report.summary());
+        bail!("{failed} test(s) failed; the summary above names each with its rerun command");
+    }
+    eprintln!("xtask: {passed} passed, {failed} failed");
+    fuzz
+}
+
+/// Runs `cargo test`, echoing its output and keeping a copy in
+/// `target/xtask-test.log`; returns what it read and whether cargo succeeded.
+fn run_tests(
+    expr: duct::Expression,
+    hidden: Option<sandbox::Hidden>,
+    root: &Path,
+) -> Result<(report::Report, bool)> {
+    let mut expr = expr.stderr_to_stdout().unchecked();
+    if let Some(hidden) = hidden {
+        expr = expr.before_spawn(move |command| {
+            sandbox::confine(command, &hidden).map_err(std::io::Error::other)
+        });
+    }
+    let log_path = target_dir(root).join("xtask-test.log");
+    let mut log = std::fs::File::create(&log_path)?;
+    let reader = expr.reader()?;
+    let mut lines = BufReader::new(&reader);
+    let mut report = report::Report::default();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if lines.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        std::io::stdout().write_all(&buf)?;
+        log.write_all(&buf)?;
+        report.line(String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']));
+    }
+    let ok = reader
+        .try_wait()?
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    eprintln!("xtask: full test output in {}", log_path.display());
+    Ok((report, ok))
+}
+
+/// Builds the `akidb` binary for the host or a cross target and returns its path.
+///
+/// The host build uses the optimised dev profile shared with the tests, so it
+/// reuses every artifact the test run needs anyway. The cross build compiles
+/// everything a second time for aarch64; the image tests only package it and run
+/// `--version` under qemu, so it is built at opt-level 1 without debug info to
+/// keep `cargo xtask test` inside CI's time budget.
+fn build_server(target: Option<&str>) -> Result<PathBuf> {
+    let root = provision::workspace_root();
+    let mut args = vec!["build", "-p", "akidb-server", "--bin", "akidb"];
+    let mut expr_env: Vec<(String, String)> = Vec::new();
+    if let Some(t) = target {
+        args.extend([
+            "--target",
+            t,
+            "--config",
+            "profile.dev.opt-level=1",
+            "--config",
+            "profile.dev.debug=false",
+            "--config",
+            "profile.dev.package.\"*\".opt-level=1",
+        ]);
+        let linker = "aarch64-linux-gnu-gcc";
+        let var = format!("CARGO_TARGET_{}_LINKER", t.to_uppercase().replace('-', "_"));
+        expr_env.push((var, linker.into()));
+        expr_env.push((format!("CC_{}", t.replace('-', "_")), linker.into()));
+    }
+    let mut expr = cmd("cargo", &args).dir(&root);
+    for (k, v) in &expr_env {
+        expr = expr.env(k, v);
+    }
+    run_checked(expr)?;
+    let mut dir = target_dir(&root);
+    if let Some(t) = target {
+        dir = dir.join(t);
+    }
+    let bin = dir.join("debug").join("akidb");
+    anyhow::ensure!(
+        bin.exists(),
+        "build finished but {} is missing",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `<workspace>/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
