@@ -239,7 +239,7 @@ impl Dataset {
                 format!(
                     "benchmark dataset not readable at {} ({e}); set AKIDB_DATASET_DIR to a \
                      dev-pydoc-50k directory (layout in testdata/dev-pydoc-10k/README.md), or \
-                     point it at testdata/dev-pydoc-10k for a quick run on the committed subset",
+                     to testdata/dev-pydoc-10k for a quick run on the committed subset",
                     dir.display()
                 ),
             )

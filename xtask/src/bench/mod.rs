@@ -115,7 +115,10 @@ pub(crate) fn dataset_dir(
     for f in files {
         if !dataset.join(f).is_file() {
             bail!(
-                "dataset file {} not found (set AKIDB_DATASET_DIR or --dataset)",
+                "dataset file {} not found: the benchmarks read the full dev-pydoc-50k set \
+                 (float32 .npy files, layout in testdata/dev-pydoc-10k/README.md, made \
+                 from the Python docs with all-MiniLM-L6-v2); pass --dataset DIR or set \
+                 AKIDB_DATASET_DIR",
                 dataset.join(f).display()
             );
         }
