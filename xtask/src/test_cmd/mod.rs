@@ -165,6 +165,10 @@ pub fn run(args: Args) -> Result<()> {
         Ok(())
     };
     eprint!("{}", phases.table());
+    eprintln!("xtask: slowest test binaries");
+    for (binary, seconds) in report.slowest(8) {
+        eprintln!("  {seconds:>7.1} s  {binary}");
+    }
     let (passed, failed) = report.counts();
     if !ok {
         eprintln!("\nxtask: tests failed\n{}", report.summary());

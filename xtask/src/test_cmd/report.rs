@@ -26,6 +26,10 @@ pub struct Report {
     /// `test result:` lines, to count what ran.
     passed: u64,
     failed: u64,
+    /// The test binary running now (cargo's `Running …` line).
+    running: String,
+    /// Seconds each test binary took, from its `finished in` figure.
+    durations: Vec<(String, f64)>,
 }
 
 /// Lines of each failure kept for the summary.
@@ -61,9 +65,19 @@ impl Report {
                 self.pending[i].excerpt.push(trimmed.to_string());
             }
         }
+        if let Some(binary) = line.trim_start().strip_prefix("Running ") {
+            self.running = binary.to_string();
+        }
         if let Some(rest) = line.trim_start().strip_prefix("test result: ") {
             self.passed += count_before(rest, " passed");
             self.failed += count_before(rest, " failed");
+            let seconds = rest
+                .rsplit("finished in ")
+                .next()
+                .and_then(|t| t.trim_end_matches('s').parse::<f64>().ok());
+            if let Some(seconds) = seconds {
+                self.durations.push((self.running.clone(), seconds));
+            }
         }
         // cargo names the failed binary right after it ran, and again in a closing list.
         let target = line
@@ -85,6 +99,14 @@ impl Report {
     /// Tests that passed and failed, summed over every `test result:` line.
     pub fn counts(&self) -> (u64, u64) {
         (self.passed, self.failed)
+    }
+
+    /// The `n` slowest test binaries, slowest first: where the test phase's time goes.
+    pub fn slowest(&self, n: usize) -> Vec<(String, f64)> {
+        let mut d = self.durations.clone();
+        d.sort_by(|a, b| b.1.total_cmp(&a.1));
+        d.truncate(n);
+        d
     }
 
     /// The summary printed after a failed run, ending with how to rerun one test.
@@ -181,6 +203,10 @@ error: 2 targets failed:
         let mut r = Report::default();
         OUTPUT.lines().for_each(|l| r.line(l));
         assert_eq!(r.counts(), (3, 1));
+        assert_eq!(
+            r.slowest(1),
+            [("tests/blackbox.rs (target/debug/deps/blackbox-0123)".to_string(), 0.5)]
+        );
         let s = r.summary();
         assert!(s.starts_with("3 passed, 1 failed\n"), "{s}");
         assert!(s.contains("FAILED search_works  [-p akidb-server --test blackbox]"), "{s}");
