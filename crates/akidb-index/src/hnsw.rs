@@ -9,12 +9,24 @@
 //! on several threads with one lock per node; readers read the lists lock-free
 //! (each slot is an `AtomicU32`, so a concurrent reader sees old or new ids, both
 //! valid nodes), as hnswlib does.
+//!
+//! Memory ordering: a writer stores a list's id slots first and then its count with
+//! `Release`; a lock-free reader loads the count with `Acquire` before the slots, so
+//! every slot below a count it sees holds the id stored before that count (or a newer
+//! one), never an older value such as the initial 0, which weakly ordered CPUs (aarch64)
+//! could otherwise show and which would silently route the search through node 0. The
+//! entry point is published the same way, after the new top node's lists are complete.
+//! Accesses under a node lock, or before the build threads start / after they are joined,
+//! need only `Relaxed`: the lock or the spawn/join already orders them.
 
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU32, AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::Arc;
 
 use akidb_core::{Error, Metric, Result};
@@ -249,7 +261,8 @@ impl HnswIndex {
         loop {
             let mut changed = false;
             let list = self.list(ep, level);
-            let cnt = list[0].load(Relaxed) as usize;
+            // Acquire pairs with the Release count store in `write_list` / `link`.
+            let cnt = list[0].load(Acquire) as usize;
             for slot in &list[1..=cnt] {
                 let nb = slot.load(Relaxed);
                 let d = self.dist(nb, q);
@@ -294,7 +307,8 @@ impl HnswIndex {
                 break;
             }
             let list = self.list(c.offset, level);
-            let cnt = list[0].load(Relaxed) as usize;
+            // Acquire pairs with the Release count store in `write_list` / `link`.
+            let cnt = list[0].load(Acquire) as usize;
             scratch.clear();
             for slot in &list[1..=cnt] {
                 let nb = slot.load(Relaxed);
@@ -355,7 +369,8 @@ impl HnswIndex {
             cnt += 1;
             list[cnt].store(id, Relaxed);
         }
-        list[0].store(cnt as u32, Relaxed);
+        // Release: publishes the slots above to readers that Acquire-load this count.
+        list[0].store(cnt as u32, Release);
     }
 
     fn insert(&self, q: u32, visited: &mut Visited, entry_lock: &Mutex<()>) {
@@ -364,11 +379,12 @@ impl HnswIndex {
         // A node that raises the top level holds the entry lock for its whole insertion,
         // so the entry point always has complete upper lists.
         let mut _guard = None;
-        let (_, top) = unpack(self.entry.load(Relaxed));
+        let (_, top) = unpack(self.entry.load(Acquire));
         if lvl > top {
             _guard = Some(entry_lock.lock());
         }
-        let (mut ep, top) = unpack(self.entry.load(Relaxed));
+        // Acquire pairs with the Release store below: the entry's upper lists are complete.
+        let (mut ep, top) = unpack(self.entry.load(Acquire));
         let mut ep_d = self.dist(ep, qv);
         let mut l = top;
         while l > lvl {
@@ -406,7 +422,8 @@ impl HnswIndex {
             level -= 1;
         }
         if lvl > top {
-            self.entry.store(pack(q, lvl), Relaxed);
+            // Release: `q`'s lists, written above, are visible to whoever loads this entry.
+            self.entry.store(pack(q, lvl), Release);
         }
     }
 
@@ -420,7 +437,8 @@ impl HnswIndex {
         }
         if cnt < cap {
             list[cnt + 1].store(q, Relaxed);
-            list[0].store(cnt as u32 + 1, Relaxed);
+            // Release: a reader seeing the new count also sees the id in its slot.
+            list[0].store(cnt as u32 + 1, Release);
             return;
         }
         let mut cands: Vec<Neighbor> = Vec::with_capacity(cnt + 1);
@@ -641,7 +659,7 @@ impl AnnIndex for HnswIndex {
             return Vec::new();
         }
         let ef = ef.max(k);
-        let (mut ep, top) = unpack(self.entry.load(Relaxed));
+        let (mut ep, top) = unpack(self.entry.load(Acquire));
         let mut ep_d = self.dist(ep, query);
         for level in (1..=top).rev() {
             (ep, ep_d) = self.greedy(query, ep, ep_d, level);

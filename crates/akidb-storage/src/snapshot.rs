@@ -10,6 +10,13 @@
 //! A snapshot is written into `<dir>.tmp-<random>`, every file and the directory are
 //! fsynced, and the directory is renamed to `<dir>` (then the parent is fsynced), so a
 //! snapshot directory either exists complete or not at all.
+//!
+//! The manifest checksums itself: `manifest_sha256` is the sha256 of the manifest's
+//! canonical JSON (every other key, objects with sorted keys, compact) and is checked on
+//! every read, so a damaged LSN or file list is `data_corruption` rather than trusted.
+//! Manifests written before the field existed are still read (their files keep their
+//! per-file sha256) but their LSN is unverified: it still decides which WAL records are
+//! replayed, yet `Wal::open` never deletes WAL files because of it (it sets them aside).
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -35,6 +42,8 @@ pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 pub const POINTS_FILE: &str = "points.parquet";
 /// File name of the manifest.
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// Manifest key holding the manifest's own checksum.
+pub const MANIFEST_CHECKSUM_KEY: &str = "manifest_sha256";
 /// Rows per Arrow batch handed to the Parquet writer and returned by the reader.
 pub const BATCH_ROWS: usize = 4096;
 
@@ -67,6 +76,10 @@ pub struct SnapshotManifest {
     /// Free-form data owned by the engine (segment and graph layout, …).
     #[serde(default)]
     pub extra: serde_json::Value,
+    /// Lowercase hex sha256 of the canonical manifest without this key (see the module
+    /// docs); verified on read. `None` only in manifests older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
 }
 
 impl SnapshotManifest {
@@ -354,10 +367,10 @@ impl SnapshotWriter {
             created_at: now_rfc3339(),
             files,
             extra,
+            manifest_sha256: None,
         };
+        let (text, manifest) = encode_manifest(manifest)?;
         let manifest_path = self.tmp_dir.join(MANIFEST_FILE);
-        let text = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| Error::internal(format!("encode manifest: {e}")))?;
         write_file_synced(&manifest_path, &text)?;
         fsync_subdirs(&self.tmp_dir)?;
         fs::rename(&self.tmp_dir, &self.final_dir).map_err(|e| {
@@ -373,6 +386,83 @@ impl SnapshotWriter {
         self.finished = true;
         fsync_dir(self.final_dir.parent().unwrap_or(Path::new(".")))?;
         Ok(manifest)
+    }
+}
+
+/// A JSON value with every object's keys sorted: the checksummed form of a manifest,
+/// independent of key order in the file.
+fn canonical(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&map[k.as_str()])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// sha256 of the canonical compact JSON of `v` (which must not hold the checksum key).
+fn manifest_digest(v: &serde_json::Value) -> String {
+    let bytes = serde_json::to_vec(&canonical(v)).expect("a JSON value always serialises");
+    hex::encode(Sha256::digest(&bytes))
+}
+
+/// Serialises a manifest with its checksum; returns the file bytes and the manifest with
+/// `manifest_sha256` set.
+///
+/// The digest is taken over the JSON as a reader will parse it (serialised, then parsed
+/// back), so that number formatting (e.g. of f32 fields) cannot make the two sides differ.
+pub fn encode_manifest(mut manifest: SnapshotManifest) -> Result<(Vec<u8>, SnapshotManifest)> {
+    let encode_err = |e: serde_json::Error| Error::internal(format!("encode manifest: {e}"));
+    manifest.manifest_sha256 = None;
+    let plain = serde_json::to_vec(&manifest).map_err(encode_err)?;
+    let mut value: serde_json::Value = serde_json::from_slice(&plain).map_err(encode_err)?;
+    let digest = manifest_digest(&value);
+    value
+        .as_object_mut()
+        .ok_or_else(|| Error::internal("a manifest serialises to a JSON object"))?
+        .insert(MANIFEST_CHECKSUM_KEY.to_string(), digest.clone().into());
+    let text = serde_json::to_vec_pretty(&value).map_err(encode_err)?;
+    manifest.manifest_sha256 = Some(digest);
+    Ok((text, manifest))
+}
+
+/// Checks the manifest's own checksum; `path` names the file in the error.
+fn verify_manifest_checksum(path: &Path, bytes: &[u8]) -> Result<()> {
+    let damaged = |what: String| {
+        Error::corruption(format!(
+            "snapshot manifest {} is damaged: {what}",
+            path.display()
+        ))
+    };
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| damaged(e.to_string()))?;
+    let Some(map) = value.as_object_mut() else {
+        return Err(damaged("not a JSON object".to_string()));
+    };
+    match map.remove(MANIFEST_CHECKSUM_KEY) {
+        // Written before manifests were checksummed: see the module docs.
+        None => Ok(()),
+        Some(serde_json::Value::String(claimed)) => {
+            let actual = manifest_digest(&value);
+            if actual == claimed {
+                Ok(())
+            } else {
+                Err(damaged(format!(
+                    "{MANIFEST_CHECKSUM_KEY} is {claimed} but the content hashes to {actual}"
+                )))
+            }
+        }
+        Some(other) => Err(damaged(format!(
+            "{MANIFEST_CHECKSUM_KEY} is not a string: {other}"
+        ))),
     }
 }
 
@@ -478,7 +568,7 @@ pub fn write_snapshot(
     w.finish(extra)
 }
 
-/// Reads and parses `manifest.json` (no checksum verification).
+/// Reads and parses `manifest.json`, checking its own checksum (not the listed files').
 pub fn read_manifest(dir: &Path) -> Result<SnapshotManifest> {
     let path = dir.join(MANIFEST_FILE);
     let bytes = fs::read(&path).map_err(|e| {
@@ -492,6 +582,7 @@ pub fn read_manifest(dir: &Path) -> Result<SnapshotManifest> {
             Error::io(format!("read {}", path.display()), &e)
         }
     })?;
+    verify_manifest_checksum(&path, &bytes)?;
     let manifest: SnapshotManifest = serde_json::from_slice(&bytes).map_err(|e| {
         Error::corruption(format!("snapshot file {} is damaged: {e}", path.display()))
     })?;
@@ -640,7 +731,7 @@ impl SnapshotReader {
         };
         for i in 0..n {
             let row = self.row + i as u64;
-            let id: PointId = serde_json::from_str(ids.value(i)).map_err(|e| {
+            let id = parse_stored_id(ids.value(i)).map_err(|e| {
                 parquet_err(
                     &self.path,
                     format!("row {row}: bad id {:?}: {e}", ids.value(i)),
@@ -658,6 +749,20 @@ impl SnapshotReader {
     /// Dimension of the vectors.
     pub fn dim(&self) -> usize {
         self.dim
+    }
+}
+
+/// Parses an id as [`SnapshotWriter::push`] wrote it. Deliberately laxer than the API's
+/// id rules (`PointId`'s `Deserialize`, at most 256 bytes): a snapshot must read back
+/// every id the engine accepted and logged, or a valid snapshot would look corrupt.
+fn parse_stored_id(text: &str) -> std::result::Result<PointId, String> {
+    match serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string())? {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .map(PointId::Num)
+            .ok_or_else(|| format!("{n} is not an unsigned 64-bit integer")),
+        serde_json::Value::String(s) => Ok(PointId::Str(s)),
+        other => Err(format!("an id is an integer or a string, got {other}")),
     }
 }
 

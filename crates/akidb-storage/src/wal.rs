@@ -10,6 +10,10 @@
 //! followed by valid data, or that sits in any file but the last, is a `data_corruption`
 //! error naming the file and byte offset, never silently skipped.
 //!
+//! One writer per directory: [`Wal::open`] takes an exclusive advisory lock (`flock`) on
+//! the WAL directory itself and holds it until the `Wal` is dropped; a second open fails
+//! with `wal_locked` instead of interleaving records or truncating the other writer's tail.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use akidb_storage::wal::{Wal, WalOptions};
@@ -26,6 +30,7 @@
 //! ```
 
 use std::fs::{self, File, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +46,9 @@ pub const RECORD_HEADER_BYTES: usize = 16;
 pub const MAX_RECORD_PAYLOAD: usize = 512 * 1024 * 1024;
 /// Default size at which a new WAL file is started.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Prefix of the subdirectories that hold WAL files set aside by [`Wal::open`] because a
+/// snapshot claims to cover them (they are kept, never deleted, in case the claim is wrong).
+pub const SUPERSEDED_PREFIX: &str = "superseded-";
 
 /// Whether `append` fsyncs before returning (`"always"` | `"never"` in config files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -163,18 +171,24 @@ fn parse_at(bytes: &[u8], at: usize) -> std::result::Result<(u64, usize, usize),
     Ok((lsn, at + RECORD_HEADER_BYTES, len))
 }
 
-/// Looks for any valid record starting after `from` whose LSN is plausible (greater than
-/// `after_lsn`); used to tell a torn tail from corruption in the middle of the log.
-fn valid_record_after(bytes: &[u8], from: usize, after_lsn: u64) -> bool {
+/// Looks for any valid record starting after `from` whose LSN is plausible; used to tell
+/// a torn tail from corruption in the middle of the log.
+///
+/// With `after_lsn` known (the last good record, or the record before the file's first),
+/// only LSNs in `after_lsn + 1 ..= after_lsn + records that fit` are plausible, a cheap
+/// filter before the CRC. With `None` (the first record of a file of unknown base is
+/// damaged) every LSN is: a window guessed from 0 would miss the records of any file
+/// whose first LSN exceeds it and so pass corruption off as a torn tail.
+fn valid_record_after(bytes: &[u8], from: usize, after_lsn: Option<u64>) -> bool {
+    let max_records = (bytes.len() / RECORD_HEADER_BYTES) as u64 + 1;
     let mut at = from + 1;
     while at + RECORD_HEADER_BYTES <= bytes.len() {
         let lsn = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
-        let max_records = (bytes.len() / RECORD_HEADER_BYTES) as u64 + 1;
-        // Cheap plausibility check before computing a CRC.
-        if lsn > after_lsn
-            && lsn <= after_lsn.saturating_add(max_records)
-            && parse_at(bytes, at).is_ok()
-        {
+        let plausible = match after_lsn {
+            Some(after) => lsn > after && lsn <= after.saturating_add(max_records),
+            None => lsn > 0,
+        };
+        if plausible && parse_at(bytes, at).is_ok() {
             return true;
         }
         at += 1;
@@ -185,8 +199,16 @@ fn valid_record_after(bytes: &[u8], from: usize, after_lsn: u64) -> bool {
 /// Decodes a WAL file's bytes: a pure function (no I/O), safe on arbitrary input.
 ///
 /// Stops at the first record that is incomplete, fails its CRC, or breaks LSN
-/// contiguity, and reports whether valid records follow it.
+/// contiguity, and reports whether valid records follow it. Prefer
+/// [`decode_records_from`] when the file's first LSN is known.
 pub fn decode_records(bytes: &[u8]) -> Decoded {
+    decode_records_from(bytes, None)
+}
+
+/// [`decode_records`] for a file whose first record should have LSN `first_lsn` (from its
+/// name): the search for valid records after damage to the first record then starts at
+/// the right LSN.
+pub fn decode_records_from(bytes: &[u8], first_lsn: Option<u64>) -> Decoded {
     let mut records = Vec::new();
     let mut at = 0usize;
     let mut last_lsn: Option<u64> = None;
@@ -214,7 +236,8 @@ pub fn decode_records(bytes: &[u8]) -> Decoded {
                 at = payload_at + len;
             }
             Err(reason) => {
-                let valid_data_after = valid_record_after(bytes, at, last_lsn.unwrap_or(0));
+                let base = last_lsn.or_else(|| first_lsn.map(|f| f.saturating_sub(1)));
+                let valid_data_after = valid_record_after(bytes, at, base);
                 return Decoded {
                     records,
                     valid_len: at,
@@ -281,6 +304,8 @@ struct SyncState {
 /// A write-ahead log. `Send + Sync`: `append` may be called from many threads at once.
 pub struct Wal {
     dir: PathBuf,
+    /// The directory, opened and exclusively `flock`ed; closing it (on drop) unlocks.
+    _lock: File,
     opts: WalOptions,
     observer: Arc<dyn Observer>,
     writer: Mutex<Writer>,
@@ -303,6 +328,79 @@ impl std::fmt::Debug for Wal {
     }
 }
 
+/// Takes the exclusive advisory lock on the WAL directory, without waiting.
+///
+/// The directory's own descriptor is locked, so no extra file appears among the WAL
+/// files. `flock` locks belong to the open file description, so a second open of the same
+/// directory conflicts even within one process; the kernel drops the lock when the
+/// descriptor is closed or the process dies, so a crash never leaves a stale lock behind.
+/// A filesystem without `flock` support makes the open fail rather than go unprotected.
+fn lock_dir(dir: &Path) -> Result<File> {
+    let file = File::open(dir)
+        .map_err(|e| Error::io(format!("open WAL directory {}", dir.display()), &e))?;
+    loop {
+        // SAFETY: flock(2) on a descriptor `file` owns; no memory is shared with the kernel.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(file);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => {
+                return Err(Error::new(
+                    akidb_core::ErrorKind::Unavailable,
+                    "wal_locked",
+                    format!(
+                        "WAL directory {} is locked by another writer (in this or another \
+                         process); only one may append to a WAL at a time",
+                        dir.display()
+                    ),
+                ))
+            }
+            _ => {
+                return Err(Error::io(
+                    format!("lock WAL directory {}", dir.display()),
+                    &e,
+                ))
+            }
+        }
+    }
+}
+
+/// Moves WAL files that a snapshot claims to cover into a new `superseded-*` subdirectory
+/// instead of deleting them: the claim comes from a manifest, and a wrong LSN there must
+/// not destroy acknowledged records. Returns the subdirectory.
+fn set_aside(dir: &Path, files: &[SegmentInfo], after_lsn: u64) -> Result<PathBuf> {
+    let mut n = 0u32;
+    let aside = loop {
+        let name = if n == 0 {
+            format!("{SUPERSEDED_PREFIX}{after_lsn:020}")
+        } else {
+            format!("{SUPERSEDED_PREFIX}{after_lsn:020}-{n}")
+        };
+        let candidate = dir.join(name);
+        match fs::create_dir(&candidate) {
+            Ok(()) => break candidate,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) => {
+                return Err(Error::io(format!("create {}", candidate.display()), &e));
+            }
+        }
+    };
+    for seg in files {
+        let to = aside.join(seg.path.file_name().unwrap_or_default());
+        fs::rename(&seg.path, &to).map_err(|e| {
+            Error::io(
+                format!("move WAL file {} to {}", seg.path.display(), to.display()),
+                &e,
+            )
+        })?;
+    }
+    fsync_dir(&aside)?;
+    Ok(aside)
+}
+
 fn corruption(path: &Path, offset: usize, reason: &str) -> Error {
     Error::corruption(format!(
         "WAL file {} is corrupt at byte offset {offset}: {reason}",
@@ -314,9 +412,13 @@ impl Wal {
     /// Opens or creates the WAL in `dir` and recovers it.
     ///
     /// Returns the WAL plus every record with `lsn > after_lsn`, in order. A torn tail
-    /// of the last file is truncated (with a `warn!` log line); corruption elsewhere is a
-    /// `data_corruption` error naming the file and byte offset. If the directory holds no
-    /// records, the next LSN is `after_lsn + 1`.
+    /// of the last file is truncated (with a `warn!` log line); corruption elsewhere, and
+    /// damage followed by valid records anywhere, is a `data_corruption` error naming the
+    /// file and byte offset. If the directory holds no records, the next LSN is
+    /// `after_lsn + 1`; if every record is `<= after_lsn`, the files are moved into a
+    /// `superseded-*` subdirectory (never deleted) and LSNs continue at `after_lsn + 1`.
+    ///
+    /// Fails with `wal_locked` while another `Wal` on `dir` is open.
     pub fn open(
         dir: &Path,
         opts: WalOptions,
@@ -325,6 +427,9 @@ impl Wal {
     ) -> Result<(Wal, Vec<WalEntry>)> {
         fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("create WAL directory {}", dir.display()), &e))?;
+        // Before reading anything: recovery truncates torn tails, which must never happen
+        // to a file another writer is still appending to.
+        let lock = lock_dir(dir)?;
         let mut files: Vec<SegmentInfo> = Vec::new();
         let listing = fs::read_dir(dir)
             .map_err(|e| Error::io(format!("list WAL directory {}", dir.display()), &e))?;
@@ -358,7 +463,7 @@ impl Wal {
                     ));
                 }
             }
-            let decoded = decode_records(&bytes);
+            let decoded = decode_records_from(&bytes, Some(seg.first_lsn));
             if let Some(first) = decoded.records.first() {
                 if first.lsn != seg.first_lsn {
                     return Err(corruption(
@@ -421,14 +526,21 @@ impl Wal {
         }
         let mut next_lsn = expected.unwrap_or(after_lsn + 1);
         if next_lsn <= after_lsn {
-            // Every record is covered by the snapshot the caller loaded (which is newer than
-            // the log): drop the files so LSNs continue after the snapshot without a gap.
-            for seg in &files {
-                fs::remove_file(&seg.path).map_err(|e| {
-                    Error::io(format!("remove WAL file {}", seg.path.display()), &e)
-                })?;
+            // Every record is at or below the snapshot LSN the caller loaded, so LSNs must
+            // continue after it without a gap. That LSN is only a claim read from a manifest
+            // (legitimately ahead after a crash with `WalSync::Never`, wrongly ahead if the
+            // manifest is bad), so the files are set aside rather than deleted.
+            if !files.is_empty() {
+                let aside = set_aside(dir, &files, after_lsn)?;
+                tracing::warn!(
+                    dir = %dir.display(),
+                    files = files.len(),
+                    wal_last_lsn = next_lsn - 1,
+                    after_lsn,
+                    moved_to = %aside.display(),
+                    "the snapshot claims to cover every WAL record; WAL files set aside, not deleted"
+                );
             }
-            tracing::info!(dir = %dir.display(), files = files.len(), after_lsn, "removed WAL files covered by the snapshot");
             files.clear();
             next_lsn = after_lsn + 1;
         }
@@ -455,6 +567,7 @@ impl Wal {
         let size: u64 = sealed.iter().map(|s| s.bytes).sum::<u64>() + active.bytes;
         let wal = Wal {
             dir: dir.to_path_buf(),
+            _lock: lock,
             opts,
             observer,
             writer: Mutex::new(Writer {

@@ -266,3 +266,83 @@ fn parquet_is_readable_by_a_generic_reader() {
     assert_eq!(p1["section"], "library");
     assert_eq!(payloads.value(0), "{}");
 }
+
+/// Issue #15: the manifest checksums itself, so a changed LSN (which recovery would trust
+/// to skip and drop WAL records) is refused as `data_corruption` naming the file.
+#[test]
+fn manifest_checksum_refuses_a_changed_lsn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("snap");
+    let extra = json!({"layout": [1.5, 0.1, {"b": 1, "a": "x"}]});
+    let written = write_snapshot(&dir, &config(2), 7, rows(3, 2), extra).unwrap();
+    assert_eq!(written.manifest_sha256.as_ref().map(|s| s.len()), Some(64));
+    assert_eq!(read_manifest(&dir).unwrap(), written);
+    let path = dir.join(MANIFEST_FILE);
+    let original: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+
+    // Reformatting (compact, keys in another order) keeps it valid: the checksum covers
+    // the canonical content, not the bytes.
+    let reversed: serde_json::Map<String, serde_json::Value> = original
+        .as_object()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    std::fs::write(&path, serde_json::to_vec(&reversed).unwrap()).unwrap();
+    assert_eq!(read_manifest(&dir).unwrap(), written);
+
+    let mut tampered = original.clone();
+    tampered["lsn"] = json!(1_000_000);
+    std::fs::write(&path, serde_json::to_vec_pretty(&tampered).unwrap()).unwrap();
+    let errors = [
+        read_manifest(&dir).unwrap_err(),
+        verify_snapshot(&dir).unwrap_err(),
+        open_snapshot(&dir, false).unwrap_err(),
+    ];
+    for err in errors {
+        assert_eq!(err.code(), "data_corruption", "{err}");
+        assert!(err.message().contains(&path.display().to_string()), "{err}");
+        assert!(err.message().contains("manifest_sha256"), "{err}");
+    }
+
+    let mut not_a_string = original.clone();
+    not_a_string["manifest_sha256"] = json!(5);
+    std::fs::write(&path, serde_json::to_vec(&not_a_string).unwrap()).unwrap();
+    assert_eq!(read_manifest(&dir).unwrap_err().code(), "data_corruption");
+
+    // A manifest from before the field existed is still read (documented in the module).
+    let mut legacy = original.clone();
+    legacy.as_object_mut().unwrap().remove("manifest_sha256");
+    std::fs::write(&path, serde_json::to_vec_pretty(&legacy).unwrap()).unwrap();
+    let m = verify_snapshot(&dir).unwrap();
+    assert_eq!(m.manifest_sha256, None);
+    assert_eq!(m.lsn, 7);
+}
+
+/// Every id the engine can log reads back from a snapshot, including string ids beyond
+/// the API's 256 bytes (up to the WAL's 65,535) and all-digit strings: a reader stricter
+/// than the writer would turn a valid snapshot into "corruption".
+#[test]
+fn ids_the_engine_can_log_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("snap");
+    let ids = [
+        PointId::Str("x".repeat(65_535)),
+        PointId::Str("123".into()),
+        PointId::Num(u64::MAX),
+    ];
+    let rows: Vec<SnapshotRow> = ids
+        .iter()
+        .map(|id| SnapshotRow {
+            id: id.clone(),
+            vector: vec![1.0, 0.0],
+            payload: Payload::new(),
+        })
+        .collect();
+    write_snapshot(&dir, &config(2), 1, rows, serde_json::Value::Null).unwrap();
+    let (_, back) = read_snapshot(&dir, true).unwrap();
+    let back: Vec<PointId> = back.into_iter().map(|r| r.id).collect();
+    assert_eq!(back, ids);
+}

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use akidb_core::NoopObserver;
 use akidb_storage::wal::{
-    decode_records, encode_record, Wal, WalOptions, WalSync, RECORD_HEADER_BYTES,
+    decode_records, decode_records_from, encode_record, Wal, WalOptions, WalSync,
+    RECORD_HEADER_BYTES, SUPERSEDED_PREFIX,
 };
 
 fn obs() -> Arc<NoopObserver> {
@@ -386,6 +387,141 @@ fn decoder_reports_damage_and_valid_data_after() {
     let d = decode_records(&swapped);
     assert_eq!(d.records.len(), 1);
     assert!(d.damage.unwrap().reason.contains("not contiguous"));
+}
+
+/// Issue #15: damage to the first record of a later WAL file whose first LSN is larger
+/// than the decoder's search window (`len / 16 + 1` from LSN 0) used to be read as a torn
+/// tail, so the whole file, acknowledged records included, was truncated.
+#[test]
+fn damaged_first_record_of_a_later_file_is_corruption_not_a_torn_tail() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 56-byte records, 4 per 256-byte file: the last file starts far beyond 256/16 + 1.
+    let (wal, _) = Wal::open(tmp.path(), opts(256), 0, obs()).unwrap();
+    for i in 1..=60u64 {
+        wal.append(&[i as u8; 40]).unwrap();
+    }
+    drop(wal);
+    let files = wal_files(tmp.path());
+    let last = files.last().unwrap();
+    let first_lsn: u64 = last.file_name().unwrap().to_str().unwrap()[4..24]
+        .parse()
+        .unwrap();
+    let original = std::fs::read(last).unwrap();
+    assert!(first_lsn > original.len() as u64 / 16 + 1, "{first_lsn}");
+    assert!(
+        original.len() >= 2 * 56,
+        "the last file holds several records"
+    );
+    // Header and payload bytes of the first record, one at a time.
+    for pos in [0, 5, 9, 20, 55] {
+        let mut bytes = original.clone();
+        bytes[pos] ^= 0x40;
+        std::fs::write(last, &bytes).unwrap();
+        let err = Wal::open(tmp.path(), opts(256), 0, obs()).unwrap_err();
+        assert_eq!(err.code(), "data_corruption", "byte {pos}: {err}");
+        assert!(
+            err.message()
+                .contains(last.file_name().unwrap().to_str().unwrap()),
+            "{err}"
+        );
+        assert!(err.message().contains("valid records follow"), "{err}");
+        // Nothing was truncated.
+        assert_eq!(std::fs::read(last).unwrap(), bytes, "byte {pos}");
+    }
+    // The pure decoder agrees, with or without the file's first LSN.
+    let mut bytes = original.clone();
+    bytes[20] ^= 0x40;
+    for d in [
+        decode_records(&bytes),
+        decode_records_from(&bytes, Some(first_lsn)),
+    ] {
+        assert!(d.records.is_empty());
+        assert!(d.damage.unwrap().valid_data_after);
+    }
+    // A genuinely torn first (and only) record is still a torn tail.
+    std::fs::write(last, &original[..30]).unwrap();
+    let (wal, recovered) = Wal::open(tmp.path(), opts(256), 0, obs()).unwrap();
+    assert_eq!(recovered.len() as u64, first_lsn - 1);
+    assert_eq!(std::fs::metadata(last).unwrap().len(), 0);
+    assert_eq!(wal.append(b"next").unwrap(), first_lsn);
+}
+
+/// Issue #15: a second writer on one WAL directory is refused while the first lives.
+#[test]
+fn second_open_of_a_wal_directory_is_refused_until_the_first_is_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(tmp.path(), opts(1 << 20), 0, obs()).unwrap();
+    wal.append(b"one").unwrap();
+    let file = wal_files(tmp.path()).pop().unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let err = Wal::open(tmp.path(), opts(1 << 20), 0, obs()).unwrap_err();
+    assert_eq!(err.code(), "wal_locked");
+    assert_eq!(err.kind(), akidb_core::ErrorKind::Unavailable);
+    assert!(
+        err.message().contains(&tmp.path().display().to_string()),
+        "{err}"
+    );
+    // The refused open changed nothing: the first writer carries on.
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+    assert_eq!(wal.append(b"two").unwrap(), 2);
+    // Another thread is refused just the same.
+    let dir = tmp.path().to_path_buf();
+    let code =
+        std::thread::spawn(move || Wal::open(&dir, opts(1 << 20), 0, obs()).unwrap_err().code())
+            .join()
+            .unwrap();
+    assert_eq!(code, "wal_locked");
+    drop(wal);
+    // Dropping the WAL releases the lock.
+    let (wal, recovered) = Wal::open(tmp.path(), opts(1 << 20), 0, obs()).unwrap();
+    assert_eq!(recovered.len(), 2);
+    assert_eq!(wal.append(b"three").unwrap(), 3);
+    drop(wal);
+    // No lock file joins the WAL files.
+    let names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+/// Issue #15: a snapshot LSN beyond the end of the log (e.g. from a damaged or old
+/// manifest) used to make `Wal::open` delete every WAL file; they are now set aside.
+#[test]
+fn log_behind_the_snapshot_lsn_is_set_aside_not_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(tmp.path(), opts(100), 0, obs()).unwrap();
+    for i in 1..=5 {
+        wal.append(&payload(i)).unwrap();
+    }
+    drop(wal);
+    let before = wal_files(tmp.path());
+    assert!(before.len() >= 2);
+    let contents: Vec<Vec<u8>> = before.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let (wal, recovered) = Wal::open(tmp.path(), opts(100), 1000, obs()).unwrap();
+    assert!(recovered.is_empty());
+    assert_eq!(wal.append(b"x").unwrap(), 1001);
+    drop(wal);
+    let aside = tmp.path().join(format!("{SUPERSEDED_PREFIX}{:020}", 1000));
+    for (f, bytes) in before.iter().zip(&contents) {
+        let moved = aside.join(f.file_name().unwrap());
+        assert_eq!(&std::fs::read(&moved).unwrap(), bytes, "{moved:?}");
+    }
+    // The live log continues after the snapshot and ignores the set-aside files.
+    let (wal, recovered) = Wal::open(tmp.path(), opts(100), 1000, obs()).unwrap();
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0].lsn, 1001);
+    drop(wal);
+    // A name already taken gets a suffix instead of mixing or overwriting files.
+    let taken = tmp.path().join(format!("{SUPERSEDED_PREFIX}{:020}", 5000));
+    std::fs::create_dir(&taken).unwrap();
+    let (_wal, _) = Wal::open(tmp.path(), opts(100), 5000, obs()).unwrap();
+    assert_eq!(std::fs::read_dir(&taken).unwrap().count(), 0);
+    let second = tmp
+        .path()
+        .join(format!("{SUPERSEDED_PREFIX}{:020}-1", 5000));
+    assert!(second.join("wal-00000000000000001001.log").is_file());
+    assert!(aside.is_dir());
 }
 
 mod fuzz {

@@ -88,7 +88,7 @@ pub fn run(args: Args) -> Result<()> {
     // packages skips the second, full cross build.
     let needs_arm64 = args.packages.is_empty() || args.packages.iter().any(|p| p == "xtask");
     let arm64 = if needs_arm64 {
-        let bin = build_server(Some("aarch64-unknown-linux-gnu"))?;
+        let bin = build_server(Some(ARM64))?;
         phases.mark("arm64 build (akidb)");
         Some(bin)
     } else {
@@ -149,8 +149,35 @@ pub fn run(args: Args) -> Result<()> {
         test_args.push("--".into());
         test_args.extend(args.cargo_test_args);
     }
-    let (report, ok) = run_tests(with_env(cmd("cargo", &test_args)), hidden, &root)?;
+    let log_path = target_dir(&root).join("xtask-test.log");
+    let mut log = std::fs::File::create(&log_path)?;
+    let mut report = report::Report::default();
+    let mut ok = run_tests(
+        with_env(cmd("cargo", &test_args)),
+        hidden.clone(),
+        &mut report,
+        &mut log,
+    )?;
     phases.mark("tests");
+
+    // The HNSW build publishes neighbour lists across threads; x86's strong memory
+    // model hides a missing ordering that aarch64 exposes, so the concurrent build
+    // tests also run as arm64 code under qemu.
+    let selected = |package: &str| args.packages.is_empty() || args.packages.iter().any(|p| p == package);
+    if selected("akidb-index") && args.tests.is_empty() && !args.lib {
+        let mut qemu_args: Vec<String> = vec!["test".into(), "--no-fail-fast".into()];
+        qemu_args.extend(["-p", "akidb-index", "--test", "hnsw"].map(String::from));
+        qemu_args.extend(cross_args(ARM64).into_iter().map(String::from));
+        qemu_args.extend(["--", "--test-threads", "1"].map(String::from));
+        qemu_args.extend(ARM64_INDEX_TESTS.iter().map(|t| t.to_string()));
+        let mut expr = with_env(cmd("cargo", &qemu_args));
+        for (k, v) in cross_env(ARM64) {
+            expr = expr.env(k, v);
+        }
+        ok &= run_tests(expr, hidden, &mut report, &mut log)?;
+        phases.mark("arm64 index tests (qemu)");
+    }
+    eprintln!("xtask: full test output in {}", log_path.display());
 
     // The fuzz run comes last so that a crash it finds never hides a test result.
     let fuzz = if args.fuzz_seconds > 0 {
@@ -179,24 +206,22 @@ pub fn run(args: Args) -> Result<()> {
     fuzz
 }
 
-/// Runs `cargo test`, echoing its output and keeping a copy in
-/// `target/xtask-test.log`; returns what it read and whether cargo succeeded.
+/// Runs `cargo test`, echoing its output and appending it to `log`, and feeds
+/// each line to `report`; returns whether cargo succeeded.
 fn run_tests(
     expr: duct::Expression,
     hidden: Option<sandbox::Hidden>,
-    root: &Path,
-) -> Result<(report::Report, bool)> {
+    report: &mut report::Report,
+    log: &mut std::fs::File,
+) -> Result<bool> {
     let mut expr = expr.stderr_to_stdout().unchecked();
     if let Some(hidden) = hidden {
         expr = expr.before_spawn(move |command| {
             sandbox::confine(command, &hidden).map_err(std::io::Error::other)
         });
     }
-    let log_path = target_dir(root).join("xtask-test.log");
-    let mut log = std::fs::File::create(&log_path)?;
     let reader = expr.reader()?;
     let mut lines = BufReader::new(&reader);
-    let mut report = report::Report::default();
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -207,40 +232,64 @@ fn run_tests(
         log.write_all(&buf)?;
         report.line(String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']));
     }
-    let ok = reader
+    Ok(reader
         .try_wait()?
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    eprintln!("xtask: full test output in {}", log_path.display());
-    Ok((report, ok))
+        .is_some_and(|o| o.status.success()))
+}
+
+/// The arm64 target the image and the qemu test run use.
+const ARM64: &str = "aarch64-unknown-linux-gnu";
+
+/// The `akidb-index` tests that build graphs on several threads, run under qemu.
+const ARM64_INDEX_TESTS: &[&str] = &[
+    "hnsw_matches_exact_search_for_every_metric",
+    "filtered_results_always_satisfy_the_filter",
+    "save_and_load_give_identical_results",
+];
+
+/// Cargo arguments of a cross build: the target, at opt-level 1 without debug
+/// info, since the image tests only package the binary and the qemu tests only need
+/// correct code, and a second full optimised build would not fit CI's budget.
+fn cross_args(target: &str) -> Vec<&str> {
+    vec![
+        "--target",
+        target,
+        "--config",
+        "profile.dev.opt-level=1",
+        "--config",
+        "profile.dev.debug=false",
+        "--config",
+        "profile.dev.package.\"*\".opt-level=1",
+    ]
+}
+
+/// Environment of a cross build and run: Debian's cross linker, and qemu as the
+/// runner with the cross glibc as its library root.
+fn cross_env(target: &str) -> Vec<(String, String)> {
+    let linker = "aarch64-linux-gnu-gcc".to_string();
+    let var = target.to_uppercase().replace('-', "_");
+    vec![
+        (format!("CARGO_TARGET_{var}_LINKER"), linker.clone()),
+        (format!("CC_{}", target.replace('-', "_")), linker),
+        (
+            format!("CARGO_TARGET_{var}_RUNNER"),
+            "qemu-aarch64-static".into(),
+        ),
+        ("QEMU_LD_PREFIX".into(), "/usr/aarch64-linux-gnu".into()),
+    ]
 }
 
 /// Builds the `akidb` binary for the host or a cross target and returns its path.
 ///
 /// The host build uses the optimised dev profile shared with the tests, so it
-/// reuses every artifact the test run needs anyway. The cross build compiles
-/// everything a second time for aarch64; the image tests only package it and run
-/// `--version` under qemu, so it is built at opt-level 1 without debug info to
-/// keep `cargo xtask test` inside CI's time budget.
+/// reuses every artifact the test run needs anyway.
 fn build_server(target: Option<&str>) -> Result<PathBuf> {
     let root = provision::workspace_root();
     let mut args = vec!["build", "-p", "akidb-server", "--bin", "akidb"];
     let mut expr_env: Vec<(String, String)> = Vec::new();
     if let Some(t) = target {
-        args.extend([
-            "--target",
-            t,
-            "--config",
-            "profile.dev.opt-level=1",
-            "--config",
-            "profile.dev.debug=false",
-            "--config",
-            "profile.dev.package.\"*\".opt-level=1",
-        ]);
-        let linker = "aarch64-linux-gnu-gcc";
-        let var = format!("CARGO_TARGET_{}_LINKER", t.to_uppercase().replace('-', "_"));
-        expr_env.push((var, linker.into()));
-        expr_env.push((format!("CC_{}", t.replace('-', "_")), linker.into()));
+        args.extend(cross_args(t));
+        expr_env = cross_env(t);
     }
     let mut expr = cmd("cargo", &args).dir(&root);
     for (k, v) in &expr_env {
