@@ -101,6 +101,27 @@ impl Error {
         Self::new(ErrorKind::Unavailable, "object_store_unavailable", message)
     }
 
+    /// The collection failed to open and is quarantined; `reason` says why.
+    pub fn collection_damaged(name: &str, reason: &str) -> Self {
+        Self::new(
+            ErrorKind::Unavailable,
+            "collection_damaged",
+            format!(
+                "collection '{name}' is damaged and quarantined: {reason}; restore it \
+                 (POST /api/v1/admin/collections/{name}/restore) or delete it"
+            ),
+        )
+    }
+
+    /// The collection is in use and a tier move or restore could not get it exclusively.
+    pub fn collection_busy(name: &str, what: &str) -> Self {
+        Self::new(
+            ErrorKind::Unavailable,
+            "collection_busy",
+            format!("collection '{name}' is busy: {what}; retry later"),
+        )
+    }
+
     /// Stored data failed a check; the message names the file and offset.
     pub fn corruption(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Corruption, "data_corruption", message)

@@ -5,6 +5,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::{IndexParams, Metric, Tier};
 
+/// Health of a collection as the API reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CollectionStatus {
+    /// Serving; every sealed segment has its graph.
+    #[default]
+    Green,
+    /// Serving; a sealed segment's graph is still being built (searched exactly meanwhile).
+    Yellow,
+    /// Failed to open and quarantined: every data request answers `collection_damaged`.
+    Damaged,
+}
+
+impl CollectionStatus {
+    /// The name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectionStatus::Green => "green",
+            CollectionStatus::Yellow => "yellow",
+            CollectionStatus::Damaged => "damaged",
+        }
+    }
+}
+
 /// What `GET /collections/{name}` shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectionInfo {
@@ -20,6 +44,12 @@ pub struct CollectionInfo {
     pub points: u64,
     /// Where the collection lives now.
     pub tier: Tier,
+    /// Health: green, yellow or damaged.
+    #[serde(default)]
+    pub status: CollectionStatus,
+    /// Why the collection is damaged (only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Tier state of one collection.

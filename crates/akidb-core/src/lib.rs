@@ -20,6 +20,7 @@ pub use config::{CollectionConfig, IndexKind, IndexParams, TierOverrides};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{Condition, Filter};
 pub use id::PointId;
+pub use info::CollectionStatus;
 pub use metric::Metric;
 pub use observe::{NoopObserver, Observer, Tier};
 pub use point::{Payload, Point, DEFAULT_MAX_PAYLOAD_BYTES};

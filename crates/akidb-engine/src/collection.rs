@@ -75,12 +75,29 @@ impl Live {
             sync: shared.cfg.wal_sync,
             segment_bytes: shared.cfg.wal_segment_bytes,
         };
-        let (wal, entries) = Wal::open(
+        // Recovery falls back to an older snapshot when the newest is unusable. That is only
+        // lossless if the WAL reaches the newest one's LSN; otherwise opening (maybe empty)
+        // would hide that its points are gone from local disk.
+        let skipped = newest_snapshot(&dir).filter(|(_, lsn)| *lsn > snapshot_lsn);
+        let opened = Wal::open(
             &dir.join("wal"),
             opts,
             snapshot_lsn,
             shared.cfg.observer.clone(),
-        )?;
+        );
+        let (wal, entries) = match (opened, &skipped) {
+            (Err(e), Some((snap, lsn))) if e.kind() == akidb_core::ErrorKind::Corruption => {
+                let detail = format!("the WAL cannot stand in for it: {}", e.message());
+                return Err(unusable_snapshot(&config, snap, *lsn, &shared, &detail));
+            }
+            (opened, _) => opened?,
+        };
+        if let Some((snap, lsn)) = &skipped {
+            if wal.last_lsn() < *lsn {
+                let detail = format!("the WAL only reaches lsn {}", wal.last_lsn());
+                return Err(unusable_snapshot(&config, snap, *lsn, &shared, &detail));
+            }
+        }
         let replayed = entries.len();
         let mut to_index: Vec<u64> = recovered.unindexed;
         for e in entries {
@@ -166,7 +183,7 @@ impl Live {
 
     /// Logs `op`, waits until it is durable, applies it in LSN order; returns the affected count.
     fn write(&self, op: Op) -> Result<usize> {
-        let bytes = op.encode();
+        let bytes = op.encode()?;
         // The WAL append (and its fsync) happens outside every collection lock so that
         // concurrent writers share one fsync.
         let lsn = self.wal.append(&bytes)?;
@@ -486,6 +503,35 @@ impl Live {
             st.applied_lsn,
         )
     }
+}
+
+/// The newest complete local snapshot and the LSN its name carries.
+fn newest_snapshot(dir: &std::path::Path) -> Option<(PathBuf, u64)> {
+    let newest = crate::persist::snapshot_dirs(dir).pop()?;
+    let lsn = newest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('-').next())
+        .and_then(|n| n.parse::<u64>().ok())?;
+    Some((newest, lsn))
+}
+
+/// The error for a skipped newest snapshot whose points the WAL cannot supply.
+fn unusable_snapshot(
+    config: &CollectionConfig,
+    snap: &std::path::Path,
+    lsn: u64,
+    shared: &Arc<Shared>,
+    detail: &str,
+) -> Error {
+    let why = match crate::persist::load_snapshot(config, snap, shared, true) {
+        Err(e) => e.message().to_string(),
+        Ok(_) => "it was skipped".to_string(),
+    };
+    Error::corruption(format!(
+        "snapshot {} (lsn {lsn}) is unusable ({why}) and {detail}",
+        snap.display()
+    ))
 }
 
 /// Last LSN in the WAL of the collection in `dir` (opening it recovers a torn tail).

@@ -18,6 +18,9 @@ pub struct TierPolicy {
     pub hot_memory_budget: Option<u64>,
     /// How often the tier manager checks the policy.
     pub check_interval: Duration,
+    /// How long a tier move or restore waits for in-flight requests to let go of the
+    /// collection before it is abandoned (default 30 s).
+    pub exclusive_timeout: Duration,
 }
 
 impl Default for TierPolicy {
@@ -27,6 +30,7 @@ impl Default for TierPolicy {
             warm_idle: Duration::from_secs(7 * 86_400),
             hot_memory_budget: None,
             check_interval: Duration::from_secs(30),
+            exclusive_timeout: Duration::from_secs(30),
         }
     }
 }

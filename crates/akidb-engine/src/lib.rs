@@ -41,7 +41,8 @@ mod types;
 pub use akidb_storage::WalSync;
 pub use config::{EngineConfig, TierPolicy};
 pub use types::{
-    CollectionInfo, CollectionStats, CompactionReport, EngineStats, SnapshotInfo, TierInfo,
+    CollectionInfo, CollectionStats, CollectionStatus, CompactionReport, EngineStats, SnapshotInfo,
+    TierInfo,
 };
 
 use std::collections::BTreeMap;
@@ -76,6 +77,8 @@ pub(crate) struct Shared {
     pub dlq: DeadLetterQueue,
     /// Runs object-store futures from blocking code.
     rt: Rt,
+    /// Crash simulation for the durability tests of tier moves.
+    pub crashes: fsutil::CrashPoints,
 }
 
 enum Rt {
@@ -108,14 +111,14 @@ impl Shared {
 }
 
 /// Tier bookkeeping of one collection.
-struct TierMeta {
+pub(crate) struct TierMeta {
     tier: Tier,
     pinned: bool,
     last_access: SystemTime,
 }
 
 /// A catalog entry: always present, whether or not the collection is loaded.
-struct Entry {
+pub(crate) struct Entry {
     config: CollectionConfig,
     dir: PathBuf,
     points: Arc<AtomicU64>,
@@ -123,6 +126,18 @@ struct Entry {
     meta: Mutex<TierMeta>,
     /// Serialises loading, eviction and restore.
     transition: Mutex<()>,
+    /// Why the collection is quarantined; `None` while it is healthy.
+    damage: RwLock<Option<String>>,
+}
+
+impl Entry {
+    /// `collection_damaged` for a quarantined collection.
+    fn check_healthy(&self) -> Result<()> {
+        match self.damage.read().as_deref() {
+            Some(reason) => Err(Error::collection_damaged(&self.config.name, reason)),
+            None => Ok(()),
+        }
+    }
 }
 
 struct Inner {
@@ -179,15 +194,24 @@ pub(crate) fn collections_dir(cfg: &EngineConfig) -> PathBuf {
 /// Tier state persisted next to `config.json`, so a warm or cold collection is not
 /// mistaken for an empty one after a restart.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct TierFile {
-    tier: Tier,
-    pinned: bool,
-    points: u64,
+pub(crate) struct TierFile {
+    pub tier: Tier,
+    pub pinned: bool,
+    pub points: u64,
 }
 
-fn read_tier_file(dir: &Path) -> Option<TierFile> {
-    let bytes = fs::read(dir.join("tier.json")).ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// The saved tier state; `None` when the file does not exist (a new collection).
+fn read_tier_file(dir: &Path) -> Result<Option<TierFile>> {
+    let path = dir.join("tier.json");
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("read {}", path.display()), &e)),
+    };
+    // Guessing "hot" for an unreadable file would open a cold collection as an empty one.
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::corruption(format!("{} is not a valid tier state: {e}", path.display()))
+    })
 }
 
 fn write_tier_file(entry: &Entry) -> Result<()> {
@@ -198,11 +222,96 @@ fn write_tier_file(entry: &Entry) -> Result<()> {
         points: entry.points.load(Ordering::Relaxed),
     };
     drop(meta);
-    let json = serde_json::to_vec(&t).map_err(|e| Error::internal(e.to_string()))?;
-    fsutil::write_atomic(&entry.dir.join("tier.json"), &json)
+    write_tier_state(&entry.dir, &t)
 }
 
-fn read_config(dir: &Path) -> Result<CollectionConfig> {
+pub(crate) fn write_tier_state(dir: &Path, t: &TierFile) -> Result<()> {
+    let json = serde_json::to_vec(t).map_err(|e| Error::internal(e.to_string()))?;
+    fsutil::write_atomic(&dir.join("tier.json"), &json)
+}
+
+/// Removes local snapshot and WAL files of a collection recorded cold: they are leftovers
+/// of an interrupted freeze or promotion, and the object store holds the data.
+fn clean_cold_leftovers(dir: &Path) -> Result<()> {
+    for sub in ["snapshots", "wal"] {
+        let d = dir.join(sub);
+        let leftover = fs::read_dir(&d)
+            .map(|mut rd| rd.next().is_some())
+            .unwrap_or(false);
+        if leftover {
+            tracing::warn!(dir = %d.display(), "removing local files left by an interrupted tier move of a cold collection");
+            fs::remove_dir_all(&d).map_err(|e| Error::io(format!("remove {}", d.display()), &e))?;
+        }
+        fsutil::mkdirs(&d)?;
+    }
+    fsutil::fsync_dir(dir)
+}
+
+/// A stand-in configuration for a damaged collection whose `config.json` is unreadable:
+/// the newest local snapshot's, else a bare one (restore takes the snapshot's).
+fn fallback_config(name: &str, dir: &Path) -> CollectionConfig {
+    persist::snapshot_dirs(dir)
+        .iter()
+        .rev()
+        .find_map(|d| akidb_storage::read_manifest(d).ok())
+        .map(|m| CollectionConfig {
+            name: name.to_string(),
+            ..m.collection
+        })
+        .unwrap_or_else(|| CollectionConfig::new(name, 0, akidb_core::Metric::Cosine))
+}
+
+/// Opens one collection directory. A failure quarantines the collection (with the reason)
+/// instead of failing the database, so one damaged collection never stops the others.
+fn open_entry(dir: PathBuf, shared: &Arc<Shared>) -> Arc<Entry> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let config = read_config(&dir);
+    let saved = read_tier_file(&dir);
+    let (tier, pinned, points) = match &saved {
+        Ok(Some(t)) => (t.tier, Some(t.pinned), t.points),
+        _ => (Tier::Hot, None, 0),
+    };
+    let points = Arc::new(AtomicU64::new(points));
+    let opened = (|| {
+        let config = config.clone()?;
+        if let Err(e) = &saved {
+            return Err(e.clone());
+        }
+        match tier {
+            // Warm and cold collections stay unloaded until first accessed.
+            Tier::Hot => Live::open(config, dir.clone(), shared.clone(), points.clone()).map(Some),
+            Tier::Warm => Ok(None),
+            Tier::Cold => clean_cold_leftovers(&dir).map(|()| None),
+        }
+    })();
+    let config = config.unwrap_or_else(|_| fallback_config(&name, &dir));
+    let pinned = pinned.unwrap_or(config.tier.pin.unwrap_or(false));
+    let (live, damage) = match opened {
+        Ok(live) => (live, None),
+        Err(e) => {
+            tracing::error!(collection = %name, error = %e, "collection quarantined: it failed to open; the others serve");
+            (None, Some(e.to_string()))
+        }
+    };
+    Arc::new(Entry {
+        config,
+        dir,
+        points,
+        live: RwLock::new(live),
+        meta: Mutex::new(TierMeta {
+            tier,
+            pinned,
+            last_access: SystemTime::now(),
+        }),
+        transition: Mutex::new(()),
+        damage: RwLock::new(damage),
+    })
+}
+
+pub(crate) fn read_config(dir: &Path) -> Result<CollectionConfig> {
     let path = dir.join("config.json");
     let bytes = fs::read(&path).map_err(|e| Error::io(format!("read {}", path.display()), &e))?;
     serde_json::from_slice(&bytes).map_err(|e| {
@@ -274,6 +383,7 @@ impl Database {
             breaker,
             dlq,
             rt,
+            crashes: Default::default(),
         });
         let mut workers = Vec::new();
         for (name, rx) in [("akidb-indexer", index_rx), ("akidb-maintenance", maint_rx)] {
@@ -291,13 +401,14 @@ impl Database {
             catalog_lock: Mutex::new(()),
             workers: Mutex::new(workers),
         });
+        tier::finish_interrupted_repairs(&root)?;
         let mut names: Vec<PathBuf> = Vec::new();
         let listing =
             fs::read_dir(&root).map_err(|e| Error::io(format!("list {}", root.display()), &e))?;
         for entry in listing.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with('.') {
-                // Leftover of an interrupted create or drop.
+                // Leftover of an interrupted create, drop or restore.
                 let _ = fs::remove_dir_all(entry.path());
                 continue;
             }
@@ -307,37 +418,11 @@ impl Database {
         }
         names.sort();
         for dir in names {
-            let config = read_config(&dir)?;
-            let saved = read_tier_file(&dir);
-            let points = Arc::new(AtomicU64::new(saved.as_ref().map_or(0, |t| t.points)));
-            let tier = saved.as_ref().map_or(Tier::Hot, |t| t.tier);
-            let pinned = saved
-                .as_ref()
-                .map_or(config.tier.pin.unwrap_or(false), |t| t.pinned);
-            // Warm and cold collections stay unloaded until first accessed.
-            let live = if tier == Tier::Hot {
-                Some(Live::open(
-                    config.clone(),
-                    dir.clone(),
-                    shared.clone(),
-                    points.clone(),
-                )?)
-            } else {
-                None
-            };
-            let entry = Arc::new(Entry {
-                config: config.clone(),
-                dir,
-                points,
-                live: RwLock::new(live),
-                meta: Mutex::new(TierMeta {
-                    tier,
-                    pinned,
-                    last_access: SystemTime::now(),
-                }),
-                transition: Mutex::new(()),
-            });
-            inner.collections.write().insert(config.name.clone(), entry);
+            let entry = open_entry(dir, &shared);
+            inner
+                .collections
+                .write()
+                .insert(entry.config.name.clone(), entry);
         }
         let weak = Arc::downgrade(&inner);
         let interval = inner
@@ -375,9 +460,16 @@ impl Database {
             .ok_or_else(|| Error::collection_not_found(name))
     }
 
+    /// A collection that is not quarantined.
+    fn healthy(&self, name: &str) -> Result<Arc<Entry>> {
+        let entry = self.entry(name)?;
+        entry.check_healthy()?;
+        Ok(entry)
+    }
+
     /// The loaded collection, recording the access.
     fn hot(&self, name: &str) -> Result<Arc<Live>> {
-        let entry = self.entry(name)?;
+        let entry = self.healthy(name)?;
         entry.meta.lock().last_access = SystemTime::now();
         let live = entry.live.read().clone();
         match live {
@@ -387,6 +479,15 @@ impl Database {
     }
 
     fn info(entry: &Entry) -> CollectionInfo {
+        let reason = entry.damage.read().clone();
+        let building = entry.live.read().as_ref().is_some_and(|l| l.stats().1 > 0);
+        let status = if reason.is_some() {
+            CollectionStatus::Damaged
+        } else if building {
+            CollectionStatus::Yellow
+        } else {
+            CollectionStatus::Green
+        };
         CollectionInfo {
             name: entry.config.name.clone(),
             dimension: entry.config.dimension,
@@ -394,6 +495,8 @@ impl Database {
             index: entry.config.index,
             points: entry.points.load(Ordering::Relaxed),
             tier: entry.meta.lock().tier,
+            status,
+            reason,
         }
     }
 
@@ -442,6 +545,7 @@ impl Database {
                 last_access: SystemTime::now(),
             }),
             transition: Mutex::new(()),
+            damage: RwLock::new(None),
         });
         let info = Self::info(&entry);
         self.inner
@@ -530,7 +634,7 @@ impl Database {
     /// Top-k search; validates k (`invalid_k`), the vector and `ef`.
     pub fn search(&self, name: &str, request: &SearchRequest) -> Result<Vec<Hit>> {
         let started = std::time::Instant::now();
-        let tier = self.entry(name)?.meta.lock().tier;
+        let tier = self.healthy(name)?.meta.lock().tier;
         let hits = self.hot(name)?.search(request)?;
         self.inner
             .shared
@@ -543,7 +647,7 @@ impl Database {
     /// Several searches; results in request order. Fails on the first invalid request.
     pub fn search_batch(&self, name: &str, requests: &[SearchRequest]) -> Result<Vec<Vec<Hit>>> {
         let started = std::time::Instant::now();
-        let tier = self.entry(name)?.meta.lock().tier;
+        let tier = self.healthy(name)?.meta.lock().tier;
         let live = self.hot(name)?;
         let out = requests
             .iter()
@@ -589,6 +693,7 @@ impl Database {
                 last_lsn: 0,
                 wal_appends: 0,
                 wal_fsyncs: 0,
+                damaged: e.damage.read().is_some(),
             };
             if let Some(live) = live {
                 let (segments, pending, dead, lsn) = live.stats();

@@ -76,8 +76,11 @@ pub(crate) fn snapshot_dirs(coll_dir: &Path) -> Vec<PathBuf> {
 
 /// Loads the newest valid snapshot of the collection in `dir` (an empty state when none).
 ///
-/// A snapshot whose manifest is missing or unreadable, or whose files fail their
-/// checksums, is skipped with a warning and the previous one is tried.
+/// A snapshot whose manifest is missing, unreadable or fails its own checksum, or whose
+/// files fail theirs, is skipped with a warning and the previous one is tried: its LSN
+/// is never trusted. (Recovery then needs the WAL from the older snapshot on; if an
+/// earlier snapshot already let the WAL drop those records, `Wal::open` reports them
+/// missing as `data_corruption` rather than opening with a gap.)
 pub(crate) fn load_latest_snapshot(
     config: &CollectionConfig,
     dir: &Path,

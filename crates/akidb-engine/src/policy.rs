@@ -90,6 +90,7 @@ mod tests {
             warm_idle: Duration::from_secs(600),
             hot_memory_budget: Some(250),
             check_interval: Duration::from_secs(1),
+            ..TierPolicy::default()
         };
         let mut pinned = cand("pinned", Tier::Hot, 10_000, 100, now);
         pinned.pinned = true;

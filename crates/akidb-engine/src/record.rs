@@ -4,7 +4,9 @@
 //! - `1` upsert: `count u32`, `dim u32`, then per point: id, `dim` × f32, `payload_len u32`, payload JSON;
 //! - `2` delete: `count u32`, then ids.
 //!
-//! An id is `0 u8` + `u64`, or `1 u8` + `len u16` + UTF-8 bytes.
+//! An id is `0 u8` + `u64`, or `1 u8` + `len u16` + UTF-8 bytes, so a string id longer
+//! than [`MAX_WAL_STRING_ID_BYTES`] cannot be logged: [`Op::encode`] refuses it
+//! (`invalid_id`) instead of truncating its length prefix.
 //! Vectors are stored prepared (unit length for cosine), exactly as they are kept in memory.
 
 use akidb_core::{Error, Payload, PointId, Result};
@@ -29,23 +31,38 @@ pub(crate) struct PreparedPoint {
 const TAG_UPSERT: u8 = 1;
 const TAG_DELETE: u8 = 2;
 
-fn put_id(out: &mut Vec<u8>, id: &PointId) {
+/// Longest string id the record format can hold (its length is a `u16`).
+pub(crate) const MAX_WAL_STRING_ID_BYTES: usize = u16::MAX as usize;
+
+fn put_id(out: &mut Vec<u8>, id: &PointId) -> Result<()> {
     match id {
         PointId::Num(n) => {
             out.push(0);
             out.extend_from_slice(&n.to_le_bytes());
         }
         PointId::Str(s) => {
+            // `as u16` would silently wrap: the record would decode to a different id (or
+            // fail to decode at all) after a restart.
+            let len = u16::try_from(s.len()).map_err(|_| {
+                Error::invalid(
+                    "invalid_id",
+                    format!(
+                        "a string id may be at most {MAX_WAL_STRING_ID_BYTES} bytes, got {}",
+                        s.len()
+                    ),
+                )
+            })?;
             out.push(1);
-            out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
             out.extend_from_slice(s.as_bytes());
         }
     }
+    Ok(())
 }
 
 impl Op {
-    /// Serialises the op into a WAL payload.
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    /// Serialises the op into a WAL payload; an id the format cannot hold is `invalid_id`.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         match self {
             Op::Upsert(points) => {
@@ -55,7 +72,7 @@ impl Op {
                 out.extend_from_slice(&(points.len() as u32).to_le_bytes());
                 out.extend_from_slice(&(dim as u32).to_le_bytes());
                 for p in points {
-                    put_id(&mut out, &p.id);
+                    put_id(&mut out, &p.id)?;
                     for x in &p.vector {
                         out.extend_from_slice(&x.to_le_bytes());
                     }
@@ -68,11 +85,11 @@ impl Op {
                 out.push(TAG_DELETE);
                 out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
                 for id in ids {
-                    put_id(&mut out, id);
+                    put_id(&mut out, id)?;
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// Parses a WAL payload; `lsn` only names the record in errors.
@@ -191,13 +208,40 @@ mod tests {
                 payload: Payload::new(),
             },
         ]);
-        assert_eq!(Op::decode(&up.encode(), 1).unwrap(), up);
+        assert_eq!(Op::decode(&up.encode().unwrap(), 1).unwrap(), up);
         let del = Op::Delete(vec![PointId::Num(1), PointId::Str("é".into())]);
-        assert_eq!(Op::decode(&del.encode(), 2).unwrap(), del);
+        assert_eq!(Op::decode(&del.encode().unwrap(), 2).unwrap(), del);
         assert_eq!(Op::decode(&[], 3).unwrap_err().code(), "data_corruption");
-        let mut bytes = del.encode();
+        let mut bytes = del.encode().unwrap();
         bytes.pop();
         assert!(Op::decode(&bytes, 4).is_err());
         assert!(Op::decode(&[9], 5).is_err());
+    }
+
+    fn upsert_of(id: PointId) -> Op {
+        Op::Upsert(vec![PreparedPoint {
+            id,
+            vector: vec![1.0],
+            payload: Payload::new(),
+        }])
+    }
+
+    /// The length prefix is a u16: the longest id round-trips, a longer one is refused
+    /// instead of being logged with a wrapped length (issue #15).
+    #[test]
+    fn string_id_length_limit() {
+        let longest = upsert_of(PointId::Str("a".repeat(MAX_WAL_STRING_ID_BYTES)));
+        assert_eq!(
+            Op::decode(&longest.encode().unwrap(), 1).unwrap(),
+            longest
+        );
+        for len in [MAX_WAL_STRING_ID_BYTES + 1, 70_000] {
+            let id = PointId::Str("b".repeat(len));
+            let err = upsert_of(id.clone()).encode().unwrap_err();
+            assert_eq!(err.code(), "invalid_id");
+            assert!(err.message().contains(&len.to_string()), "{err}");
+            let err = Op::Delete(vec![id]).encode().unwrap_err();
+            assert_eq!(err.code(), "invalid_id");
+        }
     }
 }

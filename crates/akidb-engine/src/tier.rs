@@ -251,20 +251,42 @@ impl Database {
         if let Some(l) = entry.live.read().clone() {
             return Ok(l);
         }
+        entry.check_healthy()?;
         let from = entry.meta.lock().tier;
         let started = Instant::now();
-        if from == Tier::Cold {
-            self.download_latest(entry)?;
-        }
-        let live = Live::open(
-            entry.config.clone(),
-            entry.dir.clone(),
-            self.inner.shared.clone(),
-            entry.points.clone(),
-        )?;
+        let opened = (|| {
+            if from == Tier::Cold {
+                self.download_latest(entry)?;
+            }
+            Live::open(
+                entry.config.clone(),
+                entry.dir.clone(),
+                self.inner.shared.clone(),
+                entry.points.clone(),
+            )
+        })();
+        let live = match opened {
+            Ok(live) => live,
+            Err(e) if e.kind() == akidb_core::ErrorKind::Corruption => {
+                let name = &entry.config.name;
+                tracing::error!(collection = %name, error = %e, "collection quarantined: it failed to load");
+                *entry.damage.write() = Some(e.to_string());
+                return Err(Error::collection_damaged(name, &e.to_string()));
+            }
+            Err(e) => return Err(e),
+        };
+        // "hot" is durable before any write can reach the WAL: the next open removes the
+        // local files of a collection still recorded cold.
+        self.record_tier(entry, Tier::Hot)?;
         *entry.live.write() = Some(live.clone());
-        self.transitioned(entry, from, Tier::Hot, started);
+        self.announce(entry, from, Tier::Hot, started);
         Ok(live)
+    }
+
+    /// Sets and durably records the tier; on failure the recorded tier stays as it was.
+    fn record_tier(&self, entry: &Entry, to: Tier) -> Result<()> {
+        let from = std::mem::replace(&mut entry.meta.lock().tier, to);
+        crate::write_tier_file(entry).inspect_err(|_| entry.meta.lock().tier = from)
     }
 
     fn transitioned(&self, entry: &Entry, from: Tier, to: Tier, started: Instant) {
@@ -272,6 +294,11 @@ impl Database {
         if let Err(e) = crate::write_tier_file(entry) {
             tracing::error!(collection = %entry.config.name, error = %e, "could not persist the tier state");
         }
+        self.announce(entry, from, to, started);
+    }
+
+    /// Counts and logs a tier move.
+    fn announce(&self, entry: &Entry, from: Tier, to: Tier, started: Instant) {
         if from != to {
             self.inner.shared.cfg.observer.tier_transition(from, to);
             tracing::info!(
@@ -321,14 +348,26 @@ impl Database {
             return Err(e);
         }
         // Requests that got the collection before the eviction still finish against it;
-        // their writes are in the WAL, which stays on local disk in the warm tier.
-        wait_exclusive(&live, Duration::from_secs(30));
+        // their writes are in the WAL, which stays on local disk in the warm tier. One that
+        // outlasts the timeout keeps the collection hot: a later load would open a second
+        // WAL writer next to its handle.
+        let timeout = self.inner.shared.cfg.tier.exclusive_timeout;
+        if !wait_exclusive(&live, timeout) {
+            *entry.live.write() = Some(live);
+            let e = Error::collection_busy(
+                &entry.config.name,
+                &format!("requests still held it after {timeout:?}; it stays hot"),
+            );
+            tracing::warn!(collection = %entry.config.name, error = %e, "eviction abandoned");
+            return Err(e);
+        }
         drop(live);
         self.transitioned(entry, Tier::Hot, Tier::Warm, started);
         Ok(())
     }
 
-    /// warm → cold: upload the newest snapshot, then remove local data files.
+    /// warm → cold. Every crash point leaves the warm copy or a recorded cold one: upload and
+    /// check the snapshot, durably record "cold", and only then remove local data files.
     fn freeze(&self, entry: &Arc<Entry>) -> Result<()> {
         if !self.inner.shared.cfg.cold_tier_enabled {
             return Err(Error::invalid(
@@ -361,7 +400,15 @@ impl Database {
                 entry.points.clone(),
             )?;
             persist::snapshot(&live)?;
-            wait_exclusive(&live, Duration::from_secs(30));
+            // Only background jobs can hold this handle; its WAL must be closed before the
+            // local files go.
+            let timeout = self.inner.shared.cfg.tier.exclusive_timeout;
+            if !wait_exclusive(&live, timeout) {
+                return Err(Error::collection_busy(
+                    name,
+                    &format!("background work still held it after {timeout:?}; it stays warm"),
+                ));
+            }
         }
         let snaps = persist::snapshot_dirs(&entry.dir);
         let newest = snaps.last().ok_or_else(|| {
@@ -385,14 +432,62 @@ impl Database {
         {
             upload_snapshot(&self.inner.shared, name, newest)?;
         }
-        // Only now that the object store holds everything are local files removed.
+        self.verify_remote(store.as_ref(), name, &id, newest)?;
+        let crashes = &self.inner.shared.crashes;
+        crashes.check("freeze")?;
+        // The object store holds everything: record "cold" durably before removing anything.
+        self.record_tier(entry, Tier::Cold)?;
+        crashes.check("freeze")?;
+        // From here a failure only leaves files that the next open removes.
         for sub in ["snapshots", "wal"] {
             let d = entry.dir.join(sub);
-            let _ = fs::remove_dir_all(&d);
+            if let Err(e) = fs::remove_dir_all(&d).or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }) {
+                tracing::warn!(dir = %d.display(), error = %e, "local files of a cold collection not removed; the next open removes them");
+            }
+            crashes.check("freeze")?;
             fsutil::mkdirs(&d)?;
         }
         fsutil::fsync_dir(&entry.dir)?;
-        self.transitioned(entry, Tier::Warm, Tier::Cold, started);
+        self.announce(entry, Tier::Warm, Tier::Cold, started);
+        Ok(())
+    }
+
+    /// Checks that every file of local snapshot `id` is in the object store with its size.
+    fn verify_remote(
+        &self,
+        store: &dyn ObjectStore,
+        name: &str,
+        id: &str,
+        local: &Path,
+    ) -> Result<()> {
+        let prefix = format!("{}/{id}/", remote_prefix(name));
+        let remote: std::collections::HashMap<String, u64> = self
+            .inner
+            .shared
+            .block_on(store.list(&prefix))?
+            .into_iter()
+            .map(|o| (o.key, o.size))
+            .collect();
+        let mut files = Vec::new();
+        collect_files(local, "", &mut files);
+        for rel in files {
+            let size = fs::metadata(local.join(&rel))
+                .map_err(|e| Error::io(format!("stat {}", local.join(&rel).display()), &e))?
+                .len();
+            let key = format!("{prefix}{rel}");
+            if remote.get(&key) != Some(&size) {
+                return Err(Error::object_store_unavailable(format!(
+                    "object {key} is missing or has the wrong size after the upload; \
+                     collection '{name}' stays warm"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -417,7 +512,7 @@ impl Database {
 
     /// Tier state of a collection (never loads it).
     pub fn tier(&self, name: &str) -> Result<TierInfo> {
-        let entry = self.entry(name)?;
+        let entry = self.healthy(name)?;
         Ok(self.tier_info(&entry))
     }
 
@@ -429,7 +524,7 @@ impl Database {
 
     /// Moves a collection down to `to` (warm or cold); synchronous.
     pub fn demote(&self, name: &str, to: Tier) -> Result<TierInfo> {
-        let entry = self.entry(name)?;
+        let entry = self.healthy(name)?;
         if entry.meta.lock().pinned {
             return Err(Error::invalid(
                 "collection_pinned",
@@ -472,7 +567,7 @@ impl Database {
 
     /// Lets the policy move the collection again.
     pub fn unpin(&self, name: &str) -> Result<TierInfo> {
-        let entry = self.entry(name)?;
+        let entry = self.healthy(name)?;
         entry.meta.lock().pinned = false;
         crate::write_tier_file(&entry)?;
         Ok(self.tier_info(&entry))
@@ -483,6 +578,8 @@ impl Database {
         let entries: Vec<Arc<Entry>> = self.inner.collections.read().values().cloned().collect();
         let cands: Vec<Candidate> = entries
             .iter()
+            // A quarantined collection stays where it is until restored or dropped.
+            .filter(|e| e.damage.read().is_none())
             .map(|e| {
                 let meta = e.meta.lock();
                 Candidate {
@@ -514,7 +611,7 @@ impl Database {
         let moves = plan(&self.inner.shared.cfg.tier, cold_ok, &cands, now);
         let mut done = Vec::new();
         for (name, to) in moves {
-            let Ok(entry) = self.entry(&name) else {
+            let Ok(entry) = self.healthy(&name) else {
                 continue;
             };
             let res = match to {
@@ -551,6 +648,9 @@ impl Database {
             }
             Err(e) => return Err(e),
         };
+        if entry.damage.read().is_some() {
+            return self.repair(&entry, snapshot_id);
+        }
         let id = if snapshot_id == "latest" {
             let remote = match self.store() {
                 Ok(store) => remote_latest(&self.inner.shared, store.as_ref(), name)?,
@@ -576,6 +676,141 @@ impl Database {
         let result = self.restore_from(&entry, &source, &id, verify_integrity);
         let _ = fs::remove_dir_all(&staging);
         result
+    }
+
+    /// Restore of a quarantined collection: its local files are suspect, so the snapshot
+    /// comes from the object store when it is there, is always verified, and replaces the
+    /// whole collection directory (WAL included) in one rename.
+    fn repair(&self, entry: &Arc<Entry>, snapshot_id: &str) -> Result<CollectionInfo> {
+        let name = entry.config.name.clone();
+        let _t = entry.transition.lock();
+        let shared = &self.inner.shared;
+        let store = self.store().ok();
+        let local_ids: Vec<String> = persist::snapshot_dirs(&entry.dir)
+            .iter()
+            .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().to_string()))
+            .collect();
+        let remote_ids: Vec<String> = match &store {
+            Some(store) => remote_snapshots(shared, store.as_ref(), &name)?
+                .into_iter()
+                .filter(|r| r.complete)
+                .map(|r| r.id)
+                .collect(),
+            None => Vec::new(),
+        };
+        let id = if snapshot_id == "latest" {
+            std::cmp::max(remote_ids.last(), local_ids.last())
+                .cloned()
+                .ok_or_else(|| no_snapshot(&name))?
+        } else {
+            check_snapshot_id(snapshot_id)?;
+            snapshot_id.to_string()
+        };
+        let root = crate::collections_dir(&shared.cfg);
+        // A dot directory: `Database::open` finishes the swap or removes it after a crash.
+        let fresh = root.join(format!("{REPAIR_PREFIX}{name}"));
+        let result = (|| {
+            if fresh.exists() {
+                fs::remove_dir_all(&fresh)
+                    .map_err(|e| Error::io(format!("remove {}", fresh.display()), &e))?;
+            }
+            fsutil::mkdirs(&fresh.join("wal"))?;
+            let snaps = fresh.join("snapshots");
+            fsutil::mkdirs(&snaps)?;
+            let target = snaps.join(&id);
+            match &store {
+                Some(store) if remote_ids.contains(&id) => {
+                    self.download_snapshot(store.as_ref(), &name, &id, &snaps)?;
+                }
+                _ if local_ids.contains(&id) => {
+                    copy_dir(&entry.dir.join("snapshots").join(&id), &target)?;
+                }
+                _ => return Err(snapshot_not_found(&name, &id)),
+            }
+            let manifest = verify_snapshot(&target).map_err(|e| refused(&name, &id, &e))?;
+            // An unreadable config.json was replaced by a stand-in: take the snapshot's.
+            let config = match crate::read_config(&entry.dir) {
+                Ok(c) => c,
+                Err(_) => akidb_core::CollectionConfig {
+                    name: name.clone(),
+                    ..manifest.collection.clone()
+                },
+            };
+            if manifest.collection.dimension != config.dimension
+                || manifest.collection.metric != config.metric
+            {
+                return Err(Error::corruption(format!(
+                    "snapshot '{id}' of '{name}' has dimension {} and metric {}, the collection {} and {}",
+                    manifest.collection.dimension,
+                    manifest.collection.metric.as_str(),
+                    config.dimension,
+                    config.metric.as_str()
+                )));
+            }
+            let json =
+                serde_json::to_vec_pretty(&config).map_err(|e| Error::internal(e.to_string()))?;
+            fsutil::write_atomic(&fresh.join("config.json"), &json)?;
+            // Written last: its presence marks a complete replacement directory.
+            crate::write_tier_state(
+                &fresh,
+                &crate::TierFile {
+                    tier: Tier::Hot,
+                    pinned: entry.meta.lock().pinned,
+                    points: 0,
+                },
+            )?;
+            fsutil::fsync_dir(&root)?;
+            Ok(config)
+        })();
+        let config = match result {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&fresh);
+                return Err(e);
+            }
+        };
+        let _guard = self.inner.catalog_lock.lock();
+        let current = self.inner.collections.read().get(&name).cloned();
+        if !current.is_some_and(|c| Arc::ptr_eq(&c, entry)) {
+            let _ = fs::remove_dir_all(&fresh);
+            return Err(Error::collection_not_found(&name));
+        }
+        swap_in(&root, &fresh, &entry.dir)?;
+        let points = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let live = Live::open(
+            config.clone(),
+            entry.dir.clone(),
+            shared.clone(),
+            points.clone(),
+        );
+        let (live, damage) = match live {
+            Ok(l) => (Some(l), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let meta = entry.meta.lock();
+        let repaired = Arc::new(Entry {
+            config,
+            dir: entry.dir.clone(),
+            points,
+            live: parking_lot::RwLock::new(live),
+            meta: parking_lot::Mutex::new(crate::TierMeta {
+                tier: Tier::Hot,
+                pinned: meta.pinned,
+                last_access: SystemTime::now(),
+            }),
+            transition: parking_lot::Mutex::new(()),
+            damage: parking_lot::RwLock::new(damage.clone()),
+        });
+        drop(meta);
+        self.inner
+            .collections
+            .write()
+            .insert(name.clone(), repaired.clone());
+        if let Some(reason) = damage {
+            return Err(Error::collection_damaged(&name, &reason));
+        }
+        tracing::info!(collection = %name, snapshot = %id, "damaged collection restored; it serves again");
+        Ok(Self::info(&repaired))
     }
 
     /// Restore of a collection unknown locally: only the object store can have it.
@@ -751,7 +986,7 @@ impl Database {
                 "collection '{name}' was unloaded during restore"
             )));
         };
-        if !wait_exclusive(&cur, Duration::from_secs(30)) {
+        if !wait_exclusive(&cur, self.inner.shared.cfg.tier.exclusive_timeout) {
             *entry.live.write() = Some(cur);
             return Err(Error::internal(format!(
                 "collection '{name}' is busy; retry the restore"
@@ -798,6 +1033,69 @@ impl Database {
     }
 }
 
+/// Name prefix of the replacement directory a repair builds next to the damaged one.
+const REPAIR_PREFIX: &str = ".repair-";
+
+/// Replaces `dir` by the complete directory `fresh` (both under `root`).
+fn swap_in(root: &Path, fresh: &Path, dir: &Path) -> Result<()> {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let old = root.join(format!(".damaged-{name}-{nanos}"));
+    fs::rename(dir, &old).map_err(|e| Error::io(format!("rename {}", dir.display()), &e))?;
+    // A crash here leaves only `fresh`, which the next open moves into place.
+    fs::rename(fresh, dir).map_err(|e| Error::io(format!("rename {}", fresh.display()), &e))?;
+    fsutil::fsync_dir(root)?;
+    if let Err(e) = fs::remove_dir_all(&old) {
+        tracing::warn!(dir = %old.display(), error = %e, "could not remove the damaged files; they are removed on the next open");
+    }
+    Ok(())
+}
+
+/// Moves a complete replacement directory of an interrupted repair into place (called by
+/// `Database::open` before it removes other dot directories).
+pub(crate) fn finish_interrupted_repairs(root: &Path) -> Result<()> {
+    let Ok(listing) = fs::read_dir(root) else {
+        return Ok(());
+    };
+    for e in listing.flatten() {
+        let file_name = e.file_name().to_string_lossy().to_string();
+        let Some(name) = file_name.strip_prefix(REPAIR_PREFIX) else {
+            continue;
+        };
+        let dir = root.join(name);
+        if !dir.exists() && e.path().join("tier.json").exists() {
+            fs::rename(e.path(), &dir)
+                .map_err(|err| Error::io(format!("rename {}", e.path().display()), &err))?;
+            fsutil::fsync_dir(root)?;
+            tracing::info!(collection = %name, "finished a restore interrupted by a crash");
+        }
+    }
+    Ok(())
+}
+
+/// Copies a directory tree, fsyncing every file.
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fsutil::mkdirs(to)?;
+    let rd = fs::read_dir(from).map_err(|e| Error::io(format!("list {}", from.display()), &e))?;
+    for e in rd.flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else {
+            fs::copy(e.path(), &target)
+                .and_then(|_| fs::File::open(&target)?.sync_all())
+                .map_err(|err| Error::io(format!("copy {}", e.path().display()), &err))?;
+        }
+    }
+    fsutil::fsync_dir(to)
+}
+
 fn check_snapshot_id(id: &str) -> Result<()> {
     if id.is_empty() || id.contains('/') || id.starts_with('.') {
         return Err(Error::invalid(
@@ -830,4 +1128,74 @@ fn refused(name: &str, id: &str, e: &Error) -> Error {
         e.code(),
         format!("snapshot '{id}' of '{name}' refused: {}", e.message()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use akidb_core::{CollectionConfig, Metric, Point, PointId};
+
+    fn pt(i: u64) -> Point {
+        Point::new(i, vec![i as f32, 1.0, (i % 7) as f32], Default::default())
+    }
+
+    /// A crash after every durable step of warm → cold leaves either the warm copy or a
+    /// recorded cold one: each acknowledged point is there after the restart.
+    #[test]
+    fn freeze_survives_a_crash_at_every_step() {
+        let mut completed = false;
+        for skip in 0.. {
+            let dir = tempfile::tempdir().unwrap();
+            // One WAL file per record: a snapshot trims the WAL, so it is the only copy.
+            let mut cfg = crate::EngineConfig::new(dir.path());
+            cfg.wal_segment_bytes = 1;
+            let db = Database::open_with(cfg.clone()).unwrap();
+            db.create_collection(CollectionConfig::new("c", 3, Metric::L2))
+                .unwrap();
+            db.upsert("c", (0..40).map(pt).collect()).unwrap();
+            db.demote("c", Tier::Warm).unwrap();
+            // Acknowledged after the eviction: only in the warm tier's WAL.
+            db.upsert("c", vec![pt(99)]).unwrap();
+            db.demote("c", Tier::Warm).unwrap();
+            db.inner.shared.crashes.arm("freeze", skip);
+            let res = db.demote("c", Tier::Cold);
+            let crashed = res
+                .as_ref()
+                .is_err_and(|e| e.message().contains("simulated crash"));
+            assert!(res.is_ok() || crashed, "step {skip}: {res:?}");
+            // The process dies here: nothing else runs.
+            drop(db);
+
+            let db = Database::open_with(cfg).unwrap();
+            let tier = db.tier("c").unwrap().tier;
+            assert!(
+                matches!(tier, Tier::Warm | Tier::Cold),
+                "step {skip}: {tier:?}"
+            );
+            if tier == Tier::Cold {
+                let coll = dir.path().join("collections/c");
+                for sub in ["snapshots", "wal"] {
+                    assert_eq!(
+                        fs::read_dir(coll.join(sub)).unwrap().count(),
+                        0,
+                        "step {skip}: leftover {sub} of a cold collection"
+                    );
+                }
+            }
+            assert_eq!(db.collection("c").unwrap().points, 41, "step {skip}");
+            for i in (0..40).chain([99]) {
+                assert_eq!(
+                    db.get("c", &PointId::Num(i)).unwrap(),
+                    pt(i),
+                    "step {skip} ({tier:?}): point {i}"
+                );
+            }
+            if !crashed {
+                completed = true;
+                assert!(skip >= 4, "freeze has four crash points, passed {skip}");
+                break;
+            }
+        }
+        assert!(completed);
+    }
 }

@@ -1,6 +1,8 @@
 //! Plain data the engine hands back to callers (the server serialises these as JSON).
 
-pub use akidb_core::info::{CollectionInfo, CompactionReport, SnapshotInfo, TierInfo};
+pub use akidb_core::info::{
+    CollectionInfo, CollectionStatus, CompactionReport, SnapshotInfo, TierInfo,
+};
 use akidb_core::Tier;
 use serde::Serialize;
 
@@ -31,6 +33,8 @@ pub struct CollectionStats {
     pub wal_appends: u64,
     /// WAL fsyncs since open (fewer than appends when group commit batches writers).
     pub wal_fsyncs: u64,
+    /// Quarantined: it failed to open and answers `collection_damaged`.
+    pub damaged: bool,
 }
 
 /// Engine-wide numbers for metrics.

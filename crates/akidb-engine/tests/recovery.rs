@@ -1,5 +1,5 @@
 //! Crash recovery: drop without shutdown, torn WAL tails at every byte offset, corruption
-//! in the middle of the log, and restart from a snapshot without rebuilding indexes.
+//! in the middle of the log (quarantines the collection), and restart from a snapshot without rebuilding indexes.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -106,7 +106,7 @@ fn torn_wal_tail_gives_exactly_an_acknowledged_prefix() {
 }
 
 #[test]
-fn corruption_in_the_middle_stops_startup_with_a_clear_error() {
+fn corruption_in_the_middle_quarantines_the_collection_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = Database::open(dir.path()).unwrap();
@@ -121,8 +121,11 @@ fn corruption_in_the_middle_stops_startup_with_a_clear_error() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     fs::write(&wal, &bytes).unwrap();
-    let err = Database::open(dir.path()).unwrap_err();
-    assert_eq!(err.code(), "data_corruption");
+    // Nothing is skipped silently: the collection is quarantined, naming the file.
+    let db = Database::open(dir.path()).unwrap();
+    let err = db.get("c", &PointId::Num(1)).unwrap_err();
+    assert_eq!(err.code(), "collection_damaged");
+    assert!(err.message().contains("data_corruption"), "{err}");
     assert!(
         err.message()
             .contains(&wal.file_name().unwrap().to_string_lossy().to_string()),

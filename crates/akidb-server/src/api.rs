@@ -40,6 +40,20 @@ pub enum TierSchema {
     Cold,
 }
 
+/// Health of a collection.
+#[derive(ToSchema, Serialize)]
+#[schema(as = CollectionStatus)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+pub enum CollectionStatusSchema {
+    /// Serving; every sealed segment has its graph.
+    Green,
+    /// Serving; a sealed segment's graph is still being built (searched exactly meanwhile).
+    Yellow,
+    /// Failed to open and quarantined: data requests answer 503 `collection_damaged`.
+    Damaged,
+}
+
 /// A point id: an unsigned 64-bit integer, or a string of 1..=256 bytes that is not all digits.
 #[derive(ToSchema, Serialize)]
 #[schema(as = PointId)]
@@ -150,6 +164,12 @@ pub struct CollectionView {
     /// Current tier.
     #[schema(value_type = TierSchema)]
     pub tier: akidb_core::Tier,
+    /// `green`, `yellow` (a graph is being built) or `damaged` (quarantined).
+    #[schema(value_type = CollectionStatusSchema)]
+    pub status: akidb_core::CollectionStatus,
+    /// Why the collection is damaged (only then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl From<CollectionInfo> for CollectionView {
@@ -166,6 +186,8 @@ impl From<CollectionInfo> for CollectionView {
             },
             points: c.points,
             tier: c.tier,
+            status: c.status,
+            reason: c.reason,
         }
     }
 }

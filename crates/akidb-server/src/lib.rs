@@ -51,6 +51,7 @@ pub fn engine_config(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<E
         warm_idle: config.tier.warm_idle,
         hot_memory_budget: config.tier.hot_memory_budget,
         check_interval: config.tier.check_interval,
+        ..TierPolicy::default()
     };
     e.observer = metrics;
     let b = &config.object_store;

@@ -1,4 +1,4 @@
-//! Prometheus metrics (DESIGN §7 names). Engine events arrive through
+//! Prometheus metrics (names documented in docs/operations/metrics.md). Engine events arrive through
 //! [`akidb_core::Observer`]; request counters come from the REST middleware and
 //! the gRPC handlers; gauges are refreshed from `Database::stats()` at scrape time.
 
@@ -85,6 +85,7 @@ pub struct Metrics {
     search_duration: Family<TierLabel, Histogram>,
     points: Family<CollectionLabel, Gauge>,
     collections: Family<TierLabel, Gauge>,
+    collections_damaged: Gauge,
     wal_bytes: Gauge,
     wal_fsync: Histogram,
     snapshot_duration: Histogram,
@@ -136,6 +137,12 @@ impl Metrics {
             "akidb_collections",
             "collections per tier",
             collections.clone(),
+        );
+        let collections_damaged = Gauge::default();
+        registry.register(
+            "akidb_collections_damaged",
+            "collections quarantined because they failed to open (answer 503 collection_damaged)",
+            collections_damaged.clone(),
         );
         let wal_bytes = Gauge::default();
         registry.register(
@@ -209,6 +216,7 @@ impl Metrics {
             search_duration,
             points,
             collections,
+            collections_damaged,
             wal_bytes,
             wal_fsync,
             snapshot_duration,
@@ -257,14 +265,21 @@ impl Metrics {
     pub fn update_from_stats(&self, stats: &EngineStats) {
         self.points.clear();
         let mut per_tier = [0i64; 3];
+        let mut damaged = 0;
         for c in &stats.collections {
             self.points
                 .get_or_create(&CollectionLabel {
                     collection: c.name.clone(),
                 })
                 .set(c.points as i64);
-            per_tier[TIERS.iter().position(|t| *t == c.tier).unwrap_or(0)] += 1;
+            // A quarantined collection is served by no tier.
+            if c.damaged {
+                damaged += 1;
+            } else {
+                per_tier[TIERS.iter().position(|t| *t == c.tier).unwrap_or(0)] += 1;
+            }
         }
+        self.collections_damaged.set(damaged);
         for (t, n) in TIERS.iter().zip(per_tier) {
             self.collections
                 .get_or_create(&TierLabel { tier: t.as_str() })
@@ -346,6 +361,7 @@ mod tests {
             "akidb_grpc_requests_total{service=\"Points\",method=\"Search\",code=\"Ok\"} 1",
             "akidb_build_info{version=\"",
             "akidb_collections{tier=\"cold\"} 0",
+            "akidb_collections_damaged 0",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

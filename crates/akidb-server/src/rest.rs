@@ -1,4 +1,4 @@
-//! The REST API (axum): routes of DESIGN §5, JSON errors, body limits, auth,
+//! The REST API (axum): routes of docs/api.md, JSON errors, body limits, auth,
 //! request ids, request metrics and the generated OpenAPI document.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

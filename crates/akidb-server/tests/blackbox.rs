@@ -136,6 +136,7 @@ const METRIC_NAMES: &[&str] = &[
     "akidb_search_duration_seconds",
     "akidb_points",
     "akidb_collections",
+    "akidb_collections_damaged",
     "akidb_wal_bytes",
     "akidb_wal_fsync_duration_seconds",
     "akidb_snapshot_duration_seconds",
@@ -1345,6 +1346,7 @@ async fn metrics_parse_and_name_every_design_metric() {
     for line in [
         "akidb_points{collection=\"m\"} 50",
         "akidb_collections{tier=\"hot\"} 1",
+        "akidb_collections_damaged 0",
         "akidb_search_duration_seconds_count{tier=\"hot\"} 2",
         "akidb_http_requests_total{method=\"PUT\",route=\"/api/v1/collections/{name}/points\",status=\"200\"} 2",
         "akidb_http_requests_total{method=\"GET\",route=\"/api/v1/collections/{name}/points/{id}\",status=\"404\"} 1",
