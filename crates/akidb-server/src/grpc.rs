@@ -149,6 +149,8 @@ fn collection_to(c: CollectionInfo) -> pb::Collection {
         }),
         points: c.points,
         tier: c.tier.as_str().to_string(),
+        status: c.status.as_str().to_string(),
+        reason: c.reason.unwrap_or_default(),
     }
 }
 

@@ -133,6 +133,16 @@ async fn damaged_collection_is_quarantined_and_restored_from_s3() {
         .connect()
         .await
         .unwrap();
+    // Listed over gRPC with the same status and reason.
+    let got = pb::collections_client::CollectionsClient::new(channel.clone())
+        .get(pb::CollectionName {
+            name: "bad".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.status, "damaged", "{got:?}");
+    assert!(!got.reason.is_empty(), "{got:?}");
     let mut points = pb::points_client::PointsClient::new(channel);
     let status = points
         .get(pb::PointRequest {
