@@ -231,10 +231,7 @@ mod tests {
     #[test]
     fn string_id_length_limit() {
         let longest = upsert_of(PointId::Str("a".repeat(MAX_WAL_STRING_ID_BYTES)));
-        assert_eq!(
-            Op::decode(&longest.encode().unwrap(), 1).unwrap(),
-            longest
-        );
+        assert_eq!(Op::decode(&longest.encode().unwrap(), 1).unwrap(), longest);
         for len in [MAX_WAL_STRING_ID_BYTES + 1, 70_000] {
             let id = PointId::Str("b".repeat(len));
             let err = upsert_of(id.clone()).encode().unwrap_err();

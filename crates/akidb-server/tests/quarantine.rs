@@ -135,9 +135,7 @@ async fn damaged_collection_is_quarantined_and_restored_from_s3() {
         .unwrap();
     // Listed over gRPC with the same status and reason.
     let got = pb::collections_client::CollectionsClient::new(channel.clone())
-        .get(pb::CollectionName {
-            name: "bad".into(),
-        })
+        .get(pb::CollectionName { name: "bad".into() })
         .await
         .unwrap()
         .into_inner();
