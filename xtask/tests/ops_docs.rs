@@ -14,7 +14,7 @@ const DOCS: [&str; 4] = [
 ];
 
 /// docs/api.md routes; `{}` is one path segment.
-const ROUTES: [&str; 24] = [
+const ROUTES: [&str; 29] = [
     "/health",
     "/ready",
     "/metrics",
@@ -24,6 +24,11 @@ const ROUTES: [&str; 24] = [
     "/api/v1/collections/{}/points",
     "/api/v1/collections/{}/points/{}",
     "/api/v1/collections/{}/points/delete",
+    "/api/v1/collections/{}/points/get",
+    "/api/v1/collections/{}/points/scroll",
+    "/api/v1/collections/{}/points/count",
+    "/api/v1/collections/{}/points/payload",
+    "/api/v1/collections/{}/points/payload/delete",
     "/api/v1/collections/{}/search",
     "/api/v1/collections/{}/search/batch",
     "/api/v1/admin/collections/{}/tier",
@@ -42,23 +47,8 @@ const ROUTES: [&str; 24] = [
     "/api/v1/collections/{name}",
 ];
 
-const METRICS: [&str; 15] = [
-    "akidb_http_requests_total",
-    "akidb_http_request_duration_seconds",
-    "akidb_grpc_requests_total",
-    "akidb_search_duration_seconds",
-    "akidb_points",
-    "akidb_collections",
-    "akidb_collections_damaged",
-    "akidb_wal_bytes",
-    "akidb_wal_fsync_duration_seconds",
-    "akidb_snapshot_duration_seconds",
-    "akidb_object_store_requests_total",
-    "akidb_circuit_breaker_state",
-    "akidb_dlq_size",
-    "akidb_tier_transitions_total",
-    "akidb_build_info",
-];
+/// The server's stable metric names (docs/operations/metrics.md documents each).
+use akidb_server::metrics::METRIC_NAMES as METRICS;
 
 fn matches(route: &str, path: &str) -> bool {
     let r: Vec<&str> = route.split('/').collect();

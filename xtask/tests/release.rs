@@ -301,7 +301,10 @@ fn release_end_to_end_with_plan_resume_and_rerun() {
         "git tag -a v1.5.0",
         &format!("{host}/akidb/akidb:1.5.0"),
         &format!("oci://{host}/akidb/charts/akidb:1.5.0"),
-        &format!("GET {}/repos/o/r/releases/tags/v1.5.0", gh.url),
+        &format!(
+            "GET {}/repos/o/r/releases (drafts included) for the release with tag_name v1.5.0",
+            gh.url
+        ),
         "gh-pages",
         "add batch search",
         &format!("POST the short post to {webhook}"),
@@ -930,4 +933,56 @@ fn rollback_deletes_the_tag_and_reports_what_stays() {
     );
     assert!(git(&fx.root, &["tag", "-l", "v1.5.0"]).is_empty());
     assert!(git(&fx.origin, &["tag", "-l", "v1.5.0"]).is_empty());
+}
+
+#[test]
+fn the_preflight_asks_the_registry_whether_it_accepts_the_push() {
+    let fx = Fixture::new();
+    let root = fx.root.to_string_lossy().to_string();
+    let attempt = |host: &str| {
+        let reg = format!("{host}/akidb");
+        xtask_out(
+            &[
+                "release",
+                NEW,
+                "--execute",
+                "--skip-tests",
+                "--only",
+                "chart",
+                "--registry",
+                &reg,
+                "--workspace",
+                &root,
+            ],
+            &[],
+        )
+    };
+    // Read-only (maintenance): refused before any step, nothing changed.
+    let ro = Registry::start_read_only(&fx.tmp.path().join("ro"));
+    let before = fx.snapshot();
+    let o = attempt(&ro.host());
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!(
+            "✗ registry: registry {} refuses a push to akidb/akidb (HTTP 405",
+            ro.host()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert!(!out.contains("[5/8] chart"), "{out}");
+    assert_eq!(fx.snapshot(), before);
+
+    // Writable: the probe passes and stores nothing (the chart step then stops on the
+    // un-bumped Chart.yaml, which is not what this test is about).
+    let rw = Registry::start(&fx.tmp.path().join("rw"));
+    let o = attempt(&rw.host());
+    let out = text(&o);
+    assert!(!out.contains("refuses a push"), "{out}");
+    assert!(out.contains("[5/8] chart"), "{out}");
+    assert!(
+        !rw.get("/v2/akidb/akidb/tags/list").contains("\"tags\":["),
+        "the probe pushed something"
+    );
 }

@@ -265,3 +265,119 @@ fn execute_runs_the_verifications_before_any_change() {
     let cargo = std::fs::read_to_string(fx.root.join("Cargo.toml")).unwrap();
     assert!(cargo.contains("version = \"1.5.0\""), "{cargo}");
 }
+
+/// A registry that answers `/v2/` but denies every upload, like a registry whose credentials
+/// lack push rights. Returns its `127.0.0.1:PORT`.
+fn registry_refusing_pushes() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let (status, body) = if first.starts_with("GET /v2/ ") {
+                ("200 OK", "{}".to_string())
+            } else {
+                (
+                    "403 Forbidden",
+                    r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#.to_string(),
+                )
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nDocker-Distribution-API-Version: registry/2.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    host
+}
+
+/// The problem lines of a refusal: `✗ id: what` followed by `→ fix`.
+fn problem(out: &str, id: &str) -> (String, String) {
+    let mut lines = out.lines();
+    while let Some(l) = lines.next() {
+        if let Some(what) = l.trim().strip_prefix(&format!("✗ {id}: ")) {
+            let fix = lines.next().unwrap_or("").trim();
+            assert!(fix.starts_with("→ "), "no fix after {l:?}:\n{out}");
+            return (what.to_string(), fix[4..].trim().to_string());
+        }
+    }
+    panic!("no ✗ {id} problem in\n{out}")
+}
+
+#[test]
+fn a_registry_refusing_the_push_and_a_missing_key_are_refused_before_any_change() {
+    let fx = Fixture::new();
+    let host = registry_refusing_pushes();
+    let reg = format!("{host}/akidb");
+    let execute = |extra: &[&str]| {
+        let mut c = xtask();
+        c.args(["release", "1.5.0", "--execute", "--skip-verify"])
+            .args(extra)
+            .args(["--binary", "linux/arm64=/bin/true", "--workspace"])
+            .arg(&fx.root)
+            .env("GITHUB_TOKEN", "t")
+            .env_remove("CARGO_TARGET_DIR");
+        let o = c.output().unwrap();
+        assert!(!o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+
+    // The registry answers but denies uploads: refused before the bump, not at step 4.
+    let before = fx.snapshot();
+    let out = execute(&["--registry", &reg]);
+    let (what, fix) = problem(&out, "registry");
+    assert!(
+        what.contains(&format!("registry {host} refuses a push to akidb/akidb"))
+            && what.contains("HTTP 403 DENIED"),
+        "{out}"
+    );
+    assert!(fix.contains("credentials"), "{out}");
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert!(!out.contains("[1/8] bump"), "{out}");
+    assert_eq!(fx.snapshot(), before);
+    // The plan does not contact the registry.
+    let o = release(&fx, &["--skip-verify"]);
+    assert!(!text(&o).contains("refuses a push"), "{}", text(&o));
+
+    // A missing metadata key: no `repository` in Cargo.toml, no `appVersion` in Chart.yaml.
+    let cargo = std::fs::read_to_string(fx.root.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        fx.root.join("Cargo.toml"),
+        cargo.replace("repository = \"https://github.com/o/r\"\n", ""),
+    )
+    .unwrap();
+    let chart = std::fs::read_to_string(fx.root.join("helm/akidb/Chart.yaml")).unwrap();
+    std::fs::write(
+        fx.root.join("helm/akidb/Chart.yaml"),
+        chart.replace("appVersion: \"1.4.0\"\n", ""),
+    )
+    .unwrap();
+    git(&fx.root, &["commit", "-q", "-am", "chore: lose metadata"]);
+    let before = fx.snapshot();
+    let out = execute(&["--registry", "127.0.0.1:9/akidb", "--only", "bump"]);
+    let (what, fix) = problem(&out, "release-files");
+    assert!(
+        what.contains("helm/akidb/Chart.yaml") && what.contains("`appVersion:`"),
+        "{out}"
+    );
+    assert!(fix.contains("restore the version key"), "{out}");
+    assert_eq!(fx.snapshot(), before);
+    let out = execute(&["--registry", "127.0.0.1:9/akidb", "--only", "github"]);
+    let (what, fix) = problem(&out, "github");
+    assert!(what.contains("cannot tell the GitHub repository"), "{out}");
+    assert!(fix.contains("--repo OWNER/NAME"), "{out}");
+    assert_eq!(fx.snapshot(), before);
+    for l in out.lines().filter(|l| l.trim_start().starts_with('✗')) {
+        assert!(!l.trim().is_empty() && l.len() < 300, "{l}");
+    }
+}

@@ -98,6 +98,27 @@ pub struct Metrics {
 
 const TIERS: [Tier; 3] = [Tier::Hot, Tier::Warm, Tier::Cold];
 
+/// The stable metric names, as scraped (counters with `_total`): the one list that
+/// `docs/operations/metrics.md`, the dashboards, the alerts and the tests are checked
+/// against. `akidb_ready` is left out on purpose: `/ready` is the contract for that.
+pub const METRIC_NAMES: &[&str] = &[
+    "akidb_http_requests_total",
+    "akidb_http_request_duration_seconds",
+    "akidb_grpc_requests_total",
+    "akidb_search_duration_seconds",
+    "akidb_points",
+    "akidb_collections",
+    "akidb_collections_damaged",
+    "akidb_wal_bytes",
+    "akidb_wal_fsync_duration_seconds",
+    "akidb_snapshot_duration_seconds",
+    "akidb_object_store_requests_total",
+    "akidb_circuit_breaker_state",
+    "akidb_dlq_size",
+    "akidb_tier_transitions_total",
+    "akidb_build_info",
+];
+
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
@@ -342,8 +363,8 @@ impl Observer for Metrics {
 mod tests {
     use super::*;
 
-    #[test]
-    fn observer_events_show_up_in_the_exposition() {
+    /// Metrics with one sample in every family (an empty family is not declared).
+    fn exercised() -> Metrics {
         let m = Metrics::new();
         m.wal_fsync(0.001);
         m.search(Tier::Hot, 0.002);
@@ -351,7 +372,17 @@ mod tests {
         m.object_store_request("put", "ok");
         m.http_request("GET", "/health", 200, 0.0001);
         m.grpc_request("Points", "Search", tonic::Code::Ok);
-        let text = m.encode();
+        m.points
+            .get_or_create(&CollectionLabel {
+                collection: "c".into(),
+            })
+            .set(1);
+        m
+    }
+
+    #[test]
+    fn observer_events_show_up_in_the_exposition() {
+        let text = exercised().encode();
         for needle in [
             "akidb_wal_fsync_duration_seconds_count 1",
             "akidb_search_duration_seconds_count{tier=\"hot\"} 1",
@@ -365,5 +396,27 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
+    }
+
+    #[test]
+    fn the_stable_list_is_exactly_what_the_registry_declares() {
+        let text = exercised().encode();
+        let declared: std::collections::BTreeSet<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| {
+                let (name, kind) = l.split_once(' ')?;
+                // OpenMetrics declares a counter family without its `_total` suffix.
+                Some(if kind == "counter" {
+                    format!("{name}_total")
+                } else {
+                    name.to_string()
+                })
+            })
+            .filter(|n| n != "akidb_ready")
+            .collect();
+        let listed: std::collections::BTreeSet<String> =
+            METRIC_NAMES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(declared, listed);
     }
 }

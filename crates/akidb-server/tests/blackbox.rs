@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use akidb_client::{Client, ClientError};
 use akidb_core::{CollectionConfig, Filter, Metric, Payload, Point, PointId, SearchRequest, Tier};
 use akidb_proto::v1 as pb;
+use akidb_server::metrics::METRIC_NAMES;
 use common::{command, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -128,24 +129,6 @@ fn parse_prometheus(text: &str) -> (BTreeMap<String, usize>, HashSet<String>) {
     }
     (samples, declared)
 }
-
-const METRIC_NAMES: &[&str] = &[
-    "akidb_http_requests_total",
-    "akidb_http_request_duration_seconds",
-    "akidb_grpc_requests_total",
-    "akidb_search_duration_seconds",
-    "akidb_points",
-    "akidb_collections",
-    "akidb_collections_damaged",
-    "akidb_wal_bytes",
-    "akidb_wal_fsync_duration_seconds",
-    "akidb_snapshot_duration_seconds",
-    "akidb_object_store_requests_total",
-    "akidb_circuit_breaker_state",
-    "akidb_dlq_size",
-    "akidb_tier_transitions_total",
-    "akidb_build_info",
-];
 
 async fn grpc_channel(server: &Server) -> tonic::transport::Channel {
     tonic::transport::Endpoint::from_shared(server.grpc.clone())
@@ -1351,12 +1334,16 @@ async fn metrics_parse_and_name_every_design_metric() {
         "akidb_http_requests_total{method=\"PUT\",route=\"/api/v1/collections/{name}/points\",status=\"200\"} 2",
         "akidb_http_requests_total{method=\"GET\",route=\"/api/v1/collections/{name}/points/{id}\",status=\"404\"} 1",
         "akidb_grpc_requests_total{service=\"Points\",method=\"Search\",code=\"Ok\"} 1",
-        "akidb_build_info{version=\"2.0.0\"} 1",
         "akidb_circuit_breaker_state 0",
         "akidb_dlq_size 0",
     ] {
         assert!(text.contains(line), "/metrics lacks `{line}`:\n{text}");
     }
+    let build = format!(
+        "akidb_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(text.contains(&build), "/metrics lacks `{build}`:\n{text}");
     let fsyncs = text
         .lines()
         .find_map(|l| l.strip_prefix("akidb_wal_fsync_duration_seconds_count "))
@@ -1431,7 +1418,7 @@ async fn metrics_parse_and_name_every_design_metric() {
 async fn configuration_errors_stop_startup_and_unknown_env_only_warns() {
     let out = command().arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2.0.0"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
     let out = command().arg("--help").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--config"));

@@ -1,7 +1,9 @@
 //! Step 1: set the new version everywhere it is written down.
 //!
-//! Cargo manifests are edited with `toml_edit` (formatting and comments kept); the YAML and
-//! Nix files by careful line edits so nothing but the version string changes.
+//! Cargo manifests and lock files are edited with `toml_edit` (formatting and comments kept);
+//! the YAML and Nix files by careful line edits so nothing but the version string changes;
+//! the chart's README by replacing the version where it stands as a whole word. Optional
+//! files (the chart README, `fuzz/Cargo.lock`) are edited when they exist.
 
 use super::util::{read, write_atomic};
 use anyhow::{bail, Context, Result};
@@ -44,7 +46,9 @@ pub const FILES: &[&str] = &[
     "Cargo.lock",
     "helm/akidb/Chart.yaml",
     "helm/akidb/values.yaml",
+    "helm/akidb/README.md",
     "flake.nix",
+    "fuzz/Cargo.lock",
 ];
 
 /// Computes every edit from `old` to `new` without writing anything.
@@ -68,20 +72,26 @@ pub fn plan(root: &Path, old: &str, new: &str) -> Result<Vec<Edit>> {
         content,
     );
 
-    let lock_path = root.join("Cargo.lock");
-    if lock_path.exists() {
-        let lock = read(&lock_path)?;
-        let content = bump_lock(&lock, old, new)?;
-        push(
-            "Cargo.lock",
-            format!("workspace packages → {new}"),
-            lock,
-            content,
-        );
+    // The fuzz crate is its own workspace; its lock file pins the AkiDB path crates too.
+    for lock_file in ["Cargo.lock", "fuzz/Cargo.lock"] {
+        let lock_path = root.join(lock_file);
+        if lock_path.exists() {
+            let lock = read(&lock_path)?;
+            let content =
+                bump_lock(&lock, old, new).with_context(|| format!("editing {lock_file}"))?;
+            push(
+                lock_file,
+                format!("workspace (path) packages → {new}"),
+                lock,
+                content,
+            );
+        }
     }
 
     let chart = read(&root.join("helm/akidb/Chart.yaml"))?;
-    let content = set_yaml_top(&set_yaml_top(&chart, "version", new)?, "appVersion", new)?;
+    let content = set_yaml_top(&chart, "version", new)
+        .and_then(|c| set_yaml_top(&c, "appVersion", new))
+        .context("helm/akidb/Chart.yaml")?;
     push(
         "helm/akidb/Chart.yaml",
         format!("version and appVersion → {new}"),
@@ -90,7 +100,7 @@ pub fn plan(root: &Path, old: &str, new: &str) -> Result<Vec<Edit>> {
     );
 
     let values = read(&root.join("helm/akidb/values.yaml"))?;
-    let content = set_image_tag(&values, new)?;
+    let content = set_image_tag(&values, new).context("helm/akidb/values.yaml")?;
     push(
         "helm/akidb/values.yaml",
         format!("image.tag → {new}"),
@@ -98,8 +108,20 @@ pub fn plan(root: &Path, old: &str, new: &str) -> Result<Vec<Edit>> {
         content,
     );
 
+    let readme_path = root.join("helm/akidb/README.md");
+    if readme_path.exists() {
+        let readme = read(&readme_path)?;
+        let content = replace_version_words(&readme, old, new);
+        push(
+            "helm/akidb/README.md",
+            format!("install examples (`--version`) → {new}"),
+            readme,
+            content,
+        );
+    }
+
     let flake = read(&root.join("flake.nix"))?;
-    let content = set_nix_version(&flake, old, new)?;
+    let content = set_nix_version(&flake, old, new).context("flake.nix")?;
     push("flake.nix", format!("version → {new}"), flake, content);
     Ok(edits)
 }
@@ -260,6 +282,38 @@ fn replace_scalar(rest: &str, value: &str) -> String {
     format!("{lead}{quoted}{comment}{nl}")
 }
 
+/// Replaces `old` where it stands as a whole version (not inside `12.0.0`, `2.0.0-rc.1` or
+/// `2.0.01`).
+pub fn replace_version_words(text: &str, old: &str, new: &str) -> String {
+    let part = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(old) {
+        let before = rest[..i].chars().next_back().or(out.chars().next_back());
+        let after = rest[i + old.len()..].chars().next();
+        // A sentence-ending dot is not part of the version.
+        let after_ok = match after {
+            None => true,
+            Some('.' | '-' | '+') => !rest[i + old.len() + 1..]
+                .chars()
+                .next()
+                .map(|c| c.is_ascii_alphanumeric())
+                .unwrap_or(false),
+            Some(c) => !part(c),
+        };
+        // `v2.0.0` is the tag of the version.
+        let before_ok = match before {
+            None | Some('v') => true,
+            Some(c) => !part(c),
+        };
+        out.push_str(&rest[..i]);
+        out.push_str(if before_ok && after_ok { new } else { old });
+        rest = &rest[i + old.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn set_nix_version(text: &str, old: &str, new: &str) -> Result<String> {
     let needle = format!("version = \"{old}\";");
     if text.contains(&needle) {
@@ -311,5 +365,14 @@ mod tests {
         let out = bump_lock(lock, "2.0.0", "2.1.0").unwrap();
         assert!(out.contains("name = \"a\"\nversion = \"2.1.0\""));
         assert!(out.contains("name = \"b\"\nversion = \"2.0.0\""));
+    }
+
+    #[test]
+    fn replaces_whole_versions_only() {
+        let t = "helm install --version 2.0.0 x\nv2.0.0, 12.0.0, 2.0.0-rc.1, 2.0.01, end 2.0.0.\n";
+        assert_eq!(
+            replace_version_words(t, "2.0.0", "2.1.0"),
+            "helm install --version 2.1.0 x\nv2.1.0, 12.0.0, 2.0.0-rc.1, 2.0.01, end 2.1.0.\n"
+        );
     }
 }

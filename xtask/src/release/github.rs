@@ -1,6 +1,10 @@
-//! Step 6: the GitHub release through octocrab — created or updated by tag, notes from the
-//! changelog, assets replaced (delete + upload through the release's `upload_url`) so a
+//! Step 6: the GitHub release through octocrab — created as a draft or updated, notes from
+//! the changelog, assets replaced (delete + upload through the release's `upload_url`) so a
 //! rerun never fails on "already exists".
+//!
+//! GitHub's "get a release by tag" does not return drafts, and a draft is what a failed run
+//! leaves behind, so the release of a tag is found by listing the releases (drafts included)
+//! and matching `tag_name`.
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
@@ -18,9 +22,14 @@ pub struct GitHub {
     pub token: String,
 }
 
-fn is_not_found(e: &octocrab::Error) -> bool {
-    matches!(e, octocrab::Error::GitHub { source, .. } if source.status_code.as_u16() == 404)
+fn status(e: &octocrab::Error) -> Option<u16> {
+    match e {
+        octocrab::Error::GitHub { source, .. } => Some(source.status_code.as_u16()),
+        _ => None,
+    }
 }
+
+type Release = octocrab::models::repos::Release;
 
 impl GitHub {
     fn client(&self) -> Result<octocrab::Octocrab> {
@@ -45,8 +54,23 @@ impl GitHub {
         let octo = self.client()?;
         let repos = octo.repos(&self.owner, &self.repo);
         let releases = repos.releases();
-        let (release, created) = match releases.get_by_tag(tag).await {
-            Ok(r) => {
+        let found = self.releases_of(&octo, tag).await?;
+        // A published release wins; otherwise the newest draft. Drafts left over next to it
+        // (older runs that could not find theirs) are deleted so exactly one remains.
+        let keep = found
+            .iter()
+            .position(|r| !r.draft)
+            .or((!found.is_empty()).then_some(0));
+        for (i, r) in found.iter().enumerate() {
+            if Some(i) != keep && r.draft {
+                releases
+                    .delete(r.id.0)
+                    .await
+                    .with_context(|| format!("deleting the duplicate draft release {}", r.id.0))?;
+            }
+        }
+        let (release, created) = match keep.map(|i| &found[i]) {
+            Some(r) => {
                 let r = releases
                     .update(r.id.0)
                     .name(name)
@@ -56,7 +80,7 @@ impl GitHub {
                     .with_context(|| format!("PATCH release {} of {tag}", r.id.0))?;
                 (r, false)
             }
-            Err(e) if is_not_found(&e) => {
+            None => {
                 let r = releases
                     .create(tag)
                     .target_commitish(commit)
@@ -67,10 +91,6 @@ impl GitHub {
                     .await
                     .with_context(|| format!("POST release for {tag}"))?;
                 (r, true)
-            }
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("GET release by tag {tag} from {}", self.api))
             }
         };
         let id = release.id.0;
@@ -93,11 +113,34 @@ impl GitHub {
         }
         let mut uploaded = Vec::new();
         for (n, data) in assets {
-            let a = releases
-                .upload_asset(id, n, bytes::Bytes::from(data.clone()))
-                .send()
-                .await
-                .with_context(|| format!("uploading asset {n}"))?;
+            let body = bytes::Bytes::from(data.clone());
+            let a = match releases.upload_asset(id, n, body.clone()).send().await {
+                Ok(a) => a,
+                // 422 `already_exists`: the name is taken (e.g. by an interrupted upload that
+                // appeared after the listing): delete that asset and upload once more.
+                Err(e) if status(&e) == Some(422) => {
+                    let now = releases
+                        .assets(id)
+                        .per_page(100)
+                        .send()
+                        .await
+                        .with_context(|| format!("listing assets of release {id}"))?;
+                    for old in now.items.into_iter().filter(|a| a.name == *n) {
+                        repos
+                            .release_assets()
+                            .delete(old.id.0)
+                            .await
+                            .with_context(|| format!("deleting the conflicting asset {n}"))?;
+                        replaced.push(old.name);
+                    }
+                    releases
+                        .upload_asset(id, n, body)
+                        .send()
+                        .await
+                        .with_context(|| format!("uploading asset {n} (after replacing it)"))?
+                }
+                Err(e) => return Err(e).with_context(|| format!("uploading asset {n}")),
+            };
             uploaded.push(json!({"name": a.name, "id": a.id.0, "size": a.size}));
         }
         let release = if release.draft {
@@ -119,31 +162,66 @@ impl GitHub {
         }))
     }
 
-    /// Deletes the release of `tag` if it is still a draft. Returns (undone, sentence).
+    /// The releases whose `tag_name` is `tag`, drafts included, newest first. Lists the
+    /// releases page by page: "get by tag" would miss drafts.
+    async fn releases_of(&self, octo: &octocrab::Octocrab, tag: &str) -> Result<Vec<Release>> {
+        let repos = octo.repos(&self.owner, &self.repo);
+        let releases = repos.releases();
+        let mut found = Vec::new();
+        for page in 1u32.. {
+            let p = releases
+                .list()
+                .per_page(100u8)
+                .page(page)
+                .send()
+                .await
+                .with_context(|| {
+                    format!(
+                        "listing the releases of {}/{} at {}",
+                        self.owner, self.repo, self.api
+                    )
+                })?;
+            let n = p.items.len();
+            found.extend(p.items.into_iter().filter(|r| r.tag_name == tag));
+            if n < 100 || p.next.is_none() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Deletes the releases of `tag` that are still drafts. Returns (undone, sentence).
     pub async fn delete_draft(&self, tag: &str) -> Result<(bool, String)> {
         let octo = self.client()?;
         let repos = octo.repos(&self.owner, &self.repo);
         let releases = repos.releases();
-        match releases.get_by_tag(tag).await {
-            Ok(r) if r.draft => {
-                releases
-                    .delete(r.id.0)
-                    .await
-                    .context("deleting the draft release")?;
-                Ok((
-                    true,
-                    format!("deleted draft GitHub release {} ({tag})", r.id.0),
-                ))
-            }
-            Ok(r) => Ok((
+        let found = self.releases_of(&octo, tag).await?;
+        if found.is_empty() {
+            return Ok((true, format!("no GitHub release for {tag}")));
+        }
+        let mut deleted = Vec::new();
+        for r in found.iter().filter(|r| r.draft) {
+            releases
+                .delete(r.id.0)
+                .await
+                .with_context(|| format!("deleting the draft release {}", r.id.0))?;
+            deleted.push(r.id.0.to_string());
+        }
+        match found.iter().find(|r| !r.draft) {
+            Some(r) => Ok((
                 false,
                 format!(
                     "GitHub release {} ({tag}) is published; delete it by hand at {} if it must go",
                     r.id.0, r.html_url
                 ),
             )),
-            Err(e) if is_not_found(&e) => Ok((true, format!("no GitHub release for {tag}"))),
-            Err(e) => Err(e).context("GET release by tag"),
+            None => Ok((
+                true,
+                format!(
+                    "deleted draft GitHub release {} ({tag})",
+                    deleted.join(", ")
+                ),
+            )),
         }
     }
 }

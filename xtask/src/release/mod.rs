@@ -158,7 +158,7 @@ pub fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let verifying = Verifying::new(&args, &selected);
-    let mut pre = preflight(&ctx, &st, &selected)?;
+    let mut pre = preflight(&ctx, &st, &selected, args.execute)?;
     for v in verifying.to_run() {
         pre.problems.extend(v.tool_problem(&ctx.root));
     }
@@ -400,7 +400,7 @@ fn report_problems(problems: &[Problem]) -> Result<()> {
     bail!(msg)
 }
 
-fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Preflight> {
+fn preflight(ctx: &Ctx, st: &State, selected: &[&str], execute: bool) -> Result<Preflight> {
     let mut problems = Vec::new();
     let mut checked: Vec<&'static str> = Vec::new();
     let mut add = |check: &'static str, what: String, fix: &str| {
@@ -509,11 +509,22 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Preflight> {
                     "choose a version greater than the current one",
                 );
             } else if cur == ctx.version && has("bump") && !st.done("bump") {
-                add(
-                    "version",
-                    format!("the workspace is already at {cur}"),
-                    "choose a greater version, or resume an existing release with --from <step>",
-                );
+                // The same version is a first release (nothing to bump) unless it was
+                // released already: its tag exists.
+                let tagged = git::local_tag_commit(root, &ctx.tag).is_some()
+                    || git::remote_tag_commit(root, &ctx.tag)
+                        .unwrap_or(None)
+                        .is_some();
+                if tagged {
+                    add(
+                        "version",
+                        format!(
+                            "the workspace is already at {cur} and tag {} exists: {cur} is already released",
+                            ctx.tag
+                        ),
+                        "choose a greater version, or resume an existing release with --from <step>",
+                    );
+                }
             }
         }
         Err(e) => add(
@@ -540,6 +551,18 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Preflight> {
             "flake.nix is missing".into(),
             "the flake carries the version too; add it before releasing",
         );
+    } else if has("bump") && !st.done("bump") {
+        // The bump computes every edit before writing one: a file without its version key
+        // is refused here, before anything changes.
+        if let Ok(cur) = bump::current_version(root) {
+            if let Err(e) = bump::plan(root, &cur.to_string(), &ctx.v) {
+                add(
+                    "release-files",
+                    format!("the bump cannot edit the version: {e:#}"),
+                    "restore the version key in that file (it must carry the current version)",
+                );
+            }
+        }
     }
     if has("changelog") && !st.done("changelog") {
         checked.push("changes");
@@ -600,14 +623,28 @@ fn preflight(ctx: &Ctx, st: &State, selected: &[&str]) -> Result<Preflight> {
     }
     if has("image") || has("chart") {
         checked.push("registry");
+        let mut creds_ok = true;
         if !ctx.registry.insecure {
             let user = std::env::var("AKIDB_REGISTRY_USERNAME").is_ok();
             let pass = std::env::var("AKIDB_REGISTRY_PASSWORD").is_ok();
             if !(user && pass) {
+                creds_ok = false;
                 add(
                     "registry",
                     format!("registry {} needs credentials", ctx.registry.host),
                     "export AKIDB_REGISTRY_USERNAME and AKIDB_REGISTRY_PASSWORD (or --registry a loopback registry)",
+                );
+            }
+        }
+        // Before anything changes (a refused push at step 4 would come after the tag): the
+        // plan does not contact the registry, `--execute` asks it once for the image repo.
+        if execute && creds_ok {
+            let probe = util::runtime()?.block_on(oci::probe_push(&ctx.registry, "akidb"));
+            if let Err(why) = probe {
+                add(
+                    "registry",
+                    why,
+                    "fix the registry or its credentials (AKIDB_REGISTRY_USERNAME / AKIDB_REGISTRY_PASSWORD), or pass another --registry",
                 );
             }
         }
@@ -748,6 +785,12 @@ fn describe(ctx: &Ctx, step: &str) -> Result<Vec<String>> {
             }
         }
         "changelog" => {
+            let existing = std::fs::read_to_string(ctx.changelog_path()).unwrap_or_default();
+            if changelog::section(&existing, v).is_some() {
+                return Ok(vec![format!(
+                    "CHANGELOG.md already has a section for {v}: kept as it is (it becomes the release notes)"
+                )]);
+            }
             let last = git::last_tag(root);
             let commits = git::commits_since(root, last.as_deref())?;
             let text = std::fs::read_to_string(ctx.changelog_path()).ok();
@@ -822,9 +865,9 @@ fn describe(ctx: &Ctx, step: &str) -> Result<Vec<String>> {
             let (o, r) = ctx.repo().unwrap_or_else(|_| ("?".into(), "?".into()));
             let api = ctx.opts.github_api.trim_end_matches('/');
             vec![
-                format!("GET {api}/repos/{o}/{r}/releases/tags/{}", ctx.tag),
-                format!("POST {api}/repos/{o}/{r}/releases (draft, notes = changelog section) — or PATCH the existing one"),
-                "DELETE assets with the same names (a rerun replaces them)".into(),
+                format!("GET {api}/repos/{o}/{r}/releases (drafts included) for the release with tag_name {}", ctx.tag),
+                format!("POST {api}/repos/{o}/{r}/releases (draft, notes = changelog section) — or PATCH the existing one (duplicate drafts are deleted)"),
+                "DELETE assets with the same names (a rerun replaces them; a 422 already_exists on upload deletes the conflicting asset and uploads again)".into(),
                 format!("POST <upload_url>?name=… for akidb-{v}.tgz, akidb-{v}-linux-amd64, akidb-{v}-linux-arm64, akidb-{v}.cdx.json, SHA256SUMS"),
                 format!("PATCH {api}/repos/{o}/{r}/releases/<id> draft=false"),
             ]

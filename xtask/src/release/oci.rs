@@ -133,6 +133,70 @@ impl Registry {
     }
 }
 
+/// Checks that `registry` accepts a push into `name` without pushing anything: authenticates
+/// for push, then opens a blob upload and cancels it (a read-only registry or one that denies
+/// the repository answers this with an error). `Err` is one sentence naming what to fix.
+pub async fn probe_push(registry: &Registry, name: &str) -> std::result::Result<(), String> {
+    let pusher = Pusher::new(registry).map_err(|e| format!("{e:#}"))?;
+    let repo = registry.repo(name);
+    let r = pusher.reference(&repo, "latest");
+    if let Err(e) = pusher.login(&r).await {
+        return Err(format!("{e:#}"));
+    }
+    let scheme = if registry.insecure { "http" } else { "https" };
+    let base = format!("{scheme}://{}", registry.host);
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut req = client.post(format!("{base}/v2/{repo}/blobs/uploads/"));
+    if let RegistryAuth::Basic(u, p) = &pusher.auth {
+        req = req.basic_auth(u, Some(p));
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach registry {}: {e}", registry.host))?;
+    let status = resp.status().as_u16();
+    let bearer = resp
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer"));
+    if status == 202 {
+        if let Some(loc) = resp.headers().get("location").and_then(|v| v.to_str().ok()) {
+            let url = if loc.starts_with("http") {
+                loc.to_string()
+            } else {
+                format!("{base}{loc}")
+            };
+            let mut del = client.delete(url);
+            if let RegistryAuth::Basic(u, p) = &pusher.auth {
+                del = del.basic_auth(u, Some(p));
+            }
+            let _ = del.send().await;
+        }
+        return Ok(());
+    }
+    // Token registries (ghcr.io) want a bearer token here; the push login above covered them.
+    if status == 401 && bearer {
+        return Ok(());
+    }
+    let body = resp.text().await.unwrap_or_default();
+    let why = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| {
+            v["errors"][0]["code"]
+                .as_str()
+                .map(|c| format!("{c}: {}", v["errors"][0]["message"].as_str().unwrap_or("")))
+        })
+        .unwrap_or_else(|| body.trim().chars().take(120).collect());
+    Err(format!(
+        "registry {} refuses a push to {repo} (HTTP {status} {why})",
+        registry.host
+    ))
+}
+
 /// Pushes blobs and manifests, skipping what the registry already holds.
 pub struct Pusher {
     client: Client,

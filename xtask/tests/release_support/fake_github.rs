@@ -1,6 +1,9 @@
 //! A local HTTP server playing the parts of the GitHub REST API the release uses. It records
-//! every request and answers like GitHub: 404 JSON errors, 422 for duplicate tags or asset
-//! names, `upload_url` pointing at its own `/uploads` prefix, 401 without a token.
+//! every request and answers like GitHub: 404 JSON errors, 422 `already_exists` for duplicate
+//! tags or asset names, `upload_url` pointing at its own `/uploads` prefix, 401 without a
+//! token. Like GitHub, "get a release by tag" does not see drafts (404) while "list
+//! releases" does. [`FakeGitHub::fail_upload_once`] makes one upload fail the way an
+//! interrupted upload does on GitHub: the name stays taken by a broken (`starter`) asset.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,6 +28,8 @@ pub struct Asset {
     pub id: u64,
     pub name: String,
     pub data: Vec<u8>,
+    /// `uploaded`, or `starter` for an interrupted upload.
+    pub state: String,
 }
 
 /// Everything the fake saw and holds.
@@ -33,6 +38,8 @@ pub struct Gh {
     pub requests: Vec<(String, String)>,
     pub releases: Vec<Release>,
     pub webhooks: Vec<Value>,
+    /// Asset names whose next upload fails (see [`FakeGitHub::fail_upload_once`]).
+    pub fail_uploads: Vec<String>,
     next_id: u64,
 }
 
@@ -93,6 +100,16 @@ impl FakeGitHub {
         self.state.lock().unwrap().webhooks.clone()
     }
 
+    /// The next upload of `name` fails with 400 and leaves a broken `starter` asset of that
+    /// name behind, as an interrupted upload does on GitHub.
+    pub fn fail_upload_once(&self, name: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .fail_uploads
+            .push(name.to_string());
+    }
+
     /// Snapshot of the stored releases.
     pub fn releases(&self) -> Vec<Release> {
         self.state.lock().unwrap().releases.clone()
@@ -131,6 +148,7 @@ fn serve(mut conn: TcpStream, st: &Mutex<Gh>, base: &str) -> std::io::Result<()>
         200 => "OK",
         201 => "Created",
         204 => "No Content",
+        400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
         _ => "Unprocessable Entity",
@@ -182,7 +200,7 @@ fn asset_json(base: &str, r: &Release, a: &Asset) -> Value {
         "node_id": format!("RA_{}", a.id),
         "name": a.name,
         "label": null,
-        "state": "uploaded",
+        "state": a.state,
         "content_type": "application/octet-stream",
         "size": a.data.len(),
         "digest": null,
@@ -220,15 +238,27 @@ fn handle(
     let input: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let find = |g: &Gh, id: &str| g.releases.iter().position(|r| r.id.to_string() == id);
     match (method, seg.as_slice()) {
+        // GitHub: drafts are not found by tag (they have no tag yet), only by listing.
         ("GET", ["repos", _, _, "releases", "tags", tag]) => {
-            match g.releases.iter().find(|r| r.tag == *tag) {
+            match g.releases.iter().find(|r| r.tag == *tag && !r.draft) {
                 Some(r) => (200, release_json(base, r)),
                 None => err(404, "Not Found"),
             }
         }
+        // Newest first, drafts included; one page is enough for the tests.
+        ("GET", ["repos", _, _, "releases"]) => (
+            200,
+            json!(g
+                .releases
+                .iter()
+                .rev()
+                .map(|r| release_json(base, r))
+                .collect::<Vec<_>>()),
+        ),
         ("POST", ["repos", _, _, "releases"]) => {
             let tag = input["tag_name"].as_str().unwrap_or("").to_string();
-            if g.releases.iter().any(|r| r.tag == tag) {
+            // Only a published release owns its tag; drafts of one tag may pile up.
+            if g.releases.iter().any(|r| r.tag == tag && !r.draft) {
                 return (
                     422,
                     json!({"message": "Validation Failed", "errors": [{"resource": "Release", "code": "already_exists", "field": "tag_name"}]}),
@@ -315,10 +345,22 @@ fn handle(
                             json!({"message": "Validation Failed", "errors": [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}]}),
                         );
                     }
+                    if let Some(p) = g.fail_uploads.iter().position(|n| *n == name) {
+                        g.fail_uploads.remove(p);
+                        let half = body[..body.len() / 2].to_vec();
+                        g.releases[i].assets.push(Asset {
+                            id: aid,
+                            name,
+                            data: half,
+                            state: "starter".into(),
+                        });
+                        return err(400, "Upload interrupted");
+                    }
                     let a = Asset {
                         id: aid,
                         name,
                         data: body.to_vec(),
+                        state: "uploaded".into(),
                     };
                     let v = asset_json(base, &g.releases[i], &a);
                     g.releases[i].assets.push(a);

@@ -26,6 +26,17 @@ pub fn free_port() -> u16 {
 impl Registry {
     /// Starts the registry with storage under `dir`.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, "")
+    }
+
+    /// Starts the registry in read-only maintenance mode: pulls work, every push is refused
+    /// (`405 UNSUPPORTED`), like a registry under maintenance.
+    pub fn start_read_only(dir: &Path) -> Self {
+        Self::start_with(dir, "  maintenance:\n    readonly:\n      enabled: true\n")
+    }
+
+    /// Starts the registry with extra lines (indented) in its `storage:` section.
+    pub fn start_with(dir: &Path, storage_extra: &str) -> Self {
         let bin = super::env_path("AKIDB_TEST_REGISTRY_BIN");
         let port = free_port();
         std::fs::create_dir_all(dir.join("storage")).unwrap();
@@ -33,7 +44,7 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n{storage_extra}http:\n  addr: 127.0.0.1:{port}\n",
                 dir.join("storage").display()
             ),
         )
