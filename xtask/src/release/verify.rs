@@ -59,7 +59,7 @@ pub const CHECKS: [Check; 12] = [
     },
     Check {
         id: "registry",
-        line: "The registry accepts the push: credentials are set for a non-loopback registry.",
+        line: "The registry accepts the push: credentials are set for a non-loopback registry, and with `--execute` a blob upload is opened and cancelled.",
     },
     Check {
         id: "arm64",
