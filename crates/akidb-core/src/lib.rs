@@ -24,4 +24,7 @@ pub use info::CollectionStatus;
 pub use metric::Metric;
 pub use observe::{NoopObserver, Observer, Tier};
 pub use point::{Payload, Point, DEFAULT_MAX_PAYLOAD_BYTES};
-pub use search::{Hit, SearchRequest, DEFAULT_MAX_K};
+pub use search::{
+    Hit, PayloadUpdate, PointSelector, Record, ScrollPage, ScrollRequest, SearchRequest,
+    DEFAULT_MAX_K,
+};

@@ -70,3 +70,60 @@ pub struct Hit {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
 }
+
+/// One stored point as returned by get-many and scroll (payload and vector when asked for).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The point's id.
+    pub id: PointId,
+    /// The payload, when requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+    /// The stored vector, when requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+}
+
+/// One page of a scroll: points in id order after `offset`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrollRequest {
+    /// Only points matching this filter.
+    pub filter: Option<Filter>,
+    /// Points per page, 1..=max_k.
+    pub limit: usize,
+    /// The cursor: the last id of the previous page (None = from the start).
+    pub offset: Option<PointId>,
+    /// Include payloads.
+    pub with_payload: bool,
+    /// Include vectors.
+    pub with_vector: bool,
+}
+
+/// A scroll page: points in id order, and the cursor of the next page (None at the end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrollPage {
+    /// Points, ascending id (integers before strings).
+    pub points: Vec<Record>,
+    /// The last id returned when more points follow, else None.
+    pub next_offset: Option<PointId>,
+}
+
+/// Which points a payload update (or delete) applies to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PointSelector {
+    /// These ids (ids that do not exist are skipped).
+    Ids(Vec<PointId>),
+    /// Every point matching the filter when the write is logged.
+    Filter(Filter),
+}
+
+/// A change to the payloads of existing points.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PayloadUpdate {
+    /// Set these keys, keeping the others.
+    Merge(Payload),
+    /// Replace the whole payload.
+    Overwrite(Payload),
+    /// Remove these top-level keys.
+    DeleteKeys(Vec<String>),
+}

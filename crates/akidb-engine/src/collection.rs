@@ -7,12 +7,15 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use akidb_core::point::validate_vector;
-use akidb_core::{CollectionConfig, Error, Filter, Hit, Point, PointId, Result, SearchRequest};
+use akidb_core::{
+    CollectionConfig, Error, Filter, Hit, PayloadUpdate, Point, PointId, PointSelector, Record,
+    Result, ScrollPage, ScrollRequest, SearchRequest,
+};
 use akidb_index::{build_index, Bitset};
 use akidb_storage::{Wal, WalOptions};
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::record::{Op, PreparedPoint};
+use crate::record::{Op, PayloadChange, PreparedPoint};
 use crate::segment::{Loc, Query, Sealed, SegmentData, State};
 use crate::Shared;
 
@@ -298,6 +301,97 @@ impl Live {
         self.write(Op::Delete(ids))
     }
 
+    /// The live points among `ids`, in request order (missing ids skipped, repeats once).
+    pub(crate) fn get_many(
+        &self,
+        ids: &[PointId],
+        with_payload: bool,
+        with_vector: bool,
+    ) -> Vec<Record> {
+        let st = self.state.read();
+        let mut seen = std::collections::HashSet::new();
+        ids.iter()
+            .filter(|id| seen.insert(*id))
+            .filter_map(|id| st.record(id, with_payload, with_vector))
+            .collect()
+    }
+
+    /// One page of points in id order; validates `limit` like `k` (`invalid_limit`).
+    pub(crate) fn scroll(&self, req: &ScrollRequest) -> Result<ScrollPage> {
+        let max = self.shared.cfg.max_k;
+        if req.limit == 0 || req.limit > max {
+            return Err(Error::invalid(
+                "invalid_limit",
+                format!("limit must be 1..={max} (limits.max_k), got {}", req.limit),
+            ));
+        }
+        Ok(self.state.read().scroll(req))
+    }
+
+    /// Number of live points matching `filter`, always counted exactly.
+    pub(crate) fn count(&self, filter: Option<&Filter>) -> usize {
+        self.state.read().count(filter)
+    }
+
+    /// Durably changes the payloads of the selected points; returns how many existed.
+    ///
+    /// A filter is resolved to ids now and logged as those ids, like delete-by-filter.
+    /// A merge that would make a payload exceed `max_payload_bytes` is refused
+    /// (`payload_too_large`) before anything is written.
+    pub(crate) fn update_payload(
+        &self,
+        target: &PointSelector,
+        update: PayloadUpdate,
+    ) -> Result<usize> {
+        let max = self.shared.cfg.max_payload_bytes;
+        let size =
+            |p: &akidb_core::Payload| serde_json::to_vec(p).map(|v| v.len()).unwrap_or(usize::MAX);
+        let change = match update {
+            PayloadUpdate::Merge(p) => PayloadChange::Merge(p),
+            PayloadUpdate::Overwrite(p) => PayloadChange::Overwrite(p),
+            PayloadUpdate::DeleteKeys(k) => PayloadChange::DeleteKeys(k),
+        };
+        if let PayloadChange::Merge(p) | PayloadChange::Overwrite(p) = &change {
+            let n = size(p);
+            if n > max {
+                return Err(Error::payload_too_large(format!(
+                    "payload is {n} bytes, the limit is {max} (limits.max_payload_bytes)"
+                )));
+            }
+        }
+        let ids: Vec<PointId> = {
+            let st = self.state.read();
+            let ids = match target {
+                PointSelector::Ids(ids) => {
+                    let mut seen = std::collections::HashSet::new();
+                    ids.iter()
+                        .filter(|id| st.locs.contains_key(*id) && seen.insert(*id))
+                        .cloned()
+                        .collect()
+                }
+                PointSelector::Filter(f) => st.matching_ids(f),
+            };
+            if let PayloadChange::Merge(_) = &change {
+                for id in &ids {
+                    if let Some(mut p) = st.get(id).map(|p| p.payload) {
+                        change.apply_to(&mut p);
+                        let n = size(&p);
+                        if n > max {
+                            return Err(Error::payload_too_large(format!(
+                                "point {id}: the merged payload would be {n} bytes, the limit is {max} (limits.max_payload_bytes)"
+                            )));
+                        }
+                    }
+                }
+            }
+            ids
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.write(Op::Payload(ids, change))
+    }
+
     /// The point with this id.
     pub(crate) fn get(&self, id: &PointId) -> Result<Point> {
         self.state
@@ -357,7 +451,9 @@ impl Live {
         let index: Arc<dyn akidb_index::AnnIndex> = Arc::from(index);
         let mut st = self.state.write();
         if let Some(s) = st.sealed.get_mut(&seg) {
-            if Arc::ptr_eq(&s.data, &data) {
+            // A payload update replaces the rows copy-on-write but keeps the vectors: the
+            // graph built over them still fits.
+            if Arc::ptr_eq(&s.data.vectors, &data.vectors) {
                 s.index = Some(index);
                 self.indexes_built.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(
@@ -451,10 +547,30 @@ impl Live {
         let mut new_ids = Vec::new();
         let report = {
             let mut st = self.state.write();
+            // Payload updates since step 1 replaced a segment's rows copy-on-write: take
+            // the payloads the copied rows have now.
+            let changed: HashMap<u64, Arc<SegmentData>> = picked
+                .iter()
+                .filter_map(|(seg, data, _)| {
+                    let now = &st.sealed.get(seg)?.data;
+                    (!Arc::ptr_eq(now, data)).then(|| (*seg, now.clone()))
+                })
+                .collect();
             for (seg, _, _) in &picked {
                 st.sealed.remove(seg);
             }
-            for (data, origins) in chunks {
+            for (mut data, origins) in chunks {
+                if origins.iter().any(|o| changed.contains_key(&o.seg)) {
+                    let payloads = origins
+                        .iter()
+                        .enumerate()
+                        .map(|(off, o)| match changed.get(&o.seg) {
+                            Some(now) => now.payloads()[o.off as usize].clone(),
+                            None => data.payloads()[off].clone(),
+                        })
+                        .collect();
+                    data = SegmentData::new(data.ids().to_vec(), payloads, data.vectors.clone());
+                }
                 let mut dead = Bitset::new(data.len());
                 for (off, origin) in origins.iter().enumerate() {
                     if st.locs.get(&data.ids()[off]) != Some(origin) {

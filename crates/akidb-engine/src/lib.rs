@@ -54,7 +54,8 @@ use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use akidb_core::{
-    CollectionConfig, Error, Filter, Hit, Point, PointId, Result, SearchRequest, Tier,
+    CollectionConfig, Error, Filter, Hit, PayloadUpdate, Point, PointId, PointSelector, Record,
+    Result, ScrollPage, ScrollRequest, SearchRequest, Tier,
 };
 pub use akidb_storage::{BreakerConfig, DlqEntry, DlqRetryReport};
 use akidb_storage::{BreakerStore, CircuitBreaker, DeadLetterQueue, ObjectStore};
@@ -619,6 +620,43 @@ impl Database {
     /// The point with this id (`point_not_found` otherwise).
     pub fn get(&self, name: &str, id: &PointId) -> Result<Point> {
         self.hot(name)?.get(id)
+    }
+
+    /// The live points among `ids`, in request order; missing ids are absent, repeats once.
+    pub fn get_many(
+        &self,
+        name: &str,
+        ids: &[PointId],
+        with_payload: bool,
+        with_vector: bool,
+    ) -> Result<Vec<Record>> {
+        Ok(self.hot(name)?.get_many(ids, with_payload, with_vector))
+    }
+
+    /// One page of points in id order (integers before strings) after `request.offset`.
+    ///
+    /// Each page is read at one instant; since pages are cut by id, a scan over a collection
+    /// that receives writes never returns an id twice and returns every point that existed
+    /// for the whole scan. `limit` must be 1..=`max_k` (`invalid_limit`).
+    pub fn scroll(&self, name: &str, request: &ScrollRequest) -> Result<ScrollPage> {
+        self.hot(name)?.scroll(request)
+    }
+
+    /// Number of live points matching `filter` (all of them for None); always exact.
+    pub fn count(&self, name: &str, filter: Option<&Filter>) -> Result<u64> {
+        Ok(self.hot(name)?.count(filter) as u64)
+    }
+
+    /// Durably changes the payloads of the selected points (a filter is resolved to ids when
+    /// the write is logged); returns how many points existed and were updated. Vectors and
+    /// graphs are untouched.
+    pub fn update_payload(
+        &self,
+        name: &str,
+        target: &PointSelector,
+        update: PayloadUpdate,
+    ) -> Result<usize> {
+        self.hot(name)?.update_payload(target, update)
     }
 
     /// Deletes points by id; returns how many existed.

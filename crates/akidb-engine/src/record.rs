@@ -2,7 +2,11 @@
 //!
 //! Layout, little-endian: `tag u8` then
 //! - `1` upsert: `count u32`, `dim u32`, then per point: id, `dim` × f32, `payload_len u32`, payload JSON;
-//! - `2` delete: `count u32`, then ids.
+//! - `2` delete: `count u32`, then ids;
+//! - `3` merge payload / `4` overwrite payload: `payload_len u32`, payload JSON, `count u32`, ids;
+//! - `5` delete payload keys: `key_count u32`, per key `len u32` + UTF-8, `count u32`, ids.
+//!
+//! Payload updates by filter are logged as the ids the filter resolved to, like deletes.
 //!
 //! An id is `0 u8` + `u64`, or `1 u8` + `len u16` + UTF-8 bytes, so a string id longer
 //! than [`MAX_WAL_STRING_ID_BYTES`] cannot be logged: [`Op::encode`] refuses it
@@ -18,6 +22,38 @@ pub(crate) enum Op {
     Upsert(Vec<PreparedPoint>),
     /// Remove points by id (delete-by-filter is logged as the ids it resolved to).
     Delete(Vec<PointId>),
+    /// Change the payloads of existing points (ids that no longer exist are skipped).
+    Payload(Vec<PointId>, PayloadChange),
+}
+
+/// How a payload update changes each payload.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum PayloadChange {
+    /// Set these keys, keeping the others.
+    Merge(Payload),
+    /// Replace the whole payload.
+    Overwrite(Payload),
+    /// Remove these top-level keys.
+    DeleteKeys(Vec<String>),
+}
+
+impl PayloadChange {
+    /// Applies the change to one payload.
+    pub(crate) fn apply_to(&self, p: &mut Payload) {
+        match self {
+            PayloadChange::Merge(m) => {
+                for (k, v) in m {
+                    p.insert(k.clone(), v.clone());
+                }
+            }
+            PayloadChange::Overwrite(m) => *p = m.clone(),
+            PayloadChange::DeleteKeys(keys) => {
+                for k in keys {
+                    p.remove(k);
+                }
+            }
+        }
+    }
 }
 
 /// A validated point with its vector in stored form.
@@ -30,6 +66,9 @@ pub(crate) struct PreparedPoint {
 
 const TAG_UPSERT: u8 = 1;
 const TAG_DELETE: u8 = 2;
+const TAG_MERGE_PAYLOAD: u8 = 3;
+const TAG_OVERWRITE_PAYLOAD: u8 = 4;
+const TAG_DELETE_PAYLOAD_KEYS: u8 = 5;
 
 /// Longest string id the record format can hold (its length is a `u16`).
 pub(crate) const MAX_WAL_STRING_ID_BYTES: usize = u16::MAX as usize;
@@ -88,6 +127,32 @@ impl Op {
                     put_id(&mut out, id)?;
                 }
             }
+            Op::Payload(ids, change) => {
+                match change {
+                    PayloadChange::Merge(p) | PayloadChange::Overwrite(p) => {
+                        out.push(if matches!(change, PayloadChange::Merge(_)) {
+                            TAG_MERGE_PAYLOAD
+                        } else {
+                            TAG_OVERWRITE_PAYLOAD
+                        });
+                        let json = serde_json::to_vec(p).unwrap_or_else(|_| b"{}".to_vec());
+                        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+                        out.extend_from_slice(&json);
+                    }
+                    PayloadChange::DeleteKeys(keys) => {
+                        out.push(TAG_DELETE_PAYLOAD_KEYS);
+                        out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+                        for k in keys {
+                            out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+                            out.extend_from_slice(k.as_bytes());
+                        }
+                    }
+                }
+                out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+                for id in ids {
+                    put_id(&mut out, id)?;
+                }
+            }
         }
         Ok(out)
     }
@@ -128,6 +193,36 @@ impl Op {
                 }
                 r.finish()?;
                 Ok(Op::Delete(ids))
+            }
+            tag @ (TAG_MERGE_PAYLOAD | TAG_OVERWRITE_PAYLOAD | TAG_DELETE_PAYLOAD_KEYS) => {
+                let change = if tag == TAG_DELETE_PAYLOAD_KEYS {
+                    let count = r.u32()? as usize;
+                    let mut keys = Vec::with_capacity(count.min(1 << 16));
+                    for _ in 0..count {
+                        let len = r.u32()? as usize;
+                        let key = std::str::from_utf8(r.take(len)?)
+                            .map_err(|_| r.bad("payload key is not UTF-8"))?;
+                        keys.push(key.to_string());
+                    }
+                    PayloadChange::DeleteKeys(keys)
+                } else {
+                    let len = r.u32()? as usize;
+                    let json = r.take(len)?;
+                    let payload: Payload = serde_json::from_slice(json)
+                        .map_err(|e| r.bad(&format!("payload is not a JSON object: {e}")))?;
+                    if tag == TAG_MERGE_PAYLOAD {
+                        PayloadChange::Merge(payload)
+                    } else {
+                        PayloadChange::Overwrite(payload)
+                    }
+                };
+                let count = r.u32()? as usize;
+                let mut ids = Vec::with_capacity(count.min(1 << 20));
+                for _ in 0..count {
+                    ids.push(r.id()?);
+                }
+                r.finish()?;
+                Ok(Op::Payload(ids, change))
             }
             other => Err(r.bad(&format!("unknown record tag {other}"))),
         }
@@ -216,6 +311,27 @@ mod tests {
         bytes.pop();
         assert!(Op::decode(&bytes, 4).is_err());
         assert!(Op::decode(&[9], 5).is_err());
+    }
+
+    #[test]
+    fn payload_ops_round_trip() {
+        let mut payload = Payload::new();
+        payload.insert("k".into(), serde_json::json!([1, "two", null]));
+        let ids = vec![PointId::Num(3), PointId::Str("s".into())];
+        for change in [
+            PayloadChange::Merge(payload.clone()),
+            PayloadChange::Overwrite(payload),
+            PayloadChange::Overwrite(Payload::new()),
+            PayloadChange::DeleteKeys(vec!["a".into(), "é.b".into(), String::new()]),
+            PayloadChange::DeleteKeys(Vec::new()),
+        ] {
+            let op = Op::Payload(ids.clone(), change);
+            let bytes = op.encode().unwrap();
+            assert_eq!(Op::decode(&bytes, 1).unwrap(), op);
+            for cut in 0..bytes.len() {
+                assert!(Op::decode(&bytes[..cut], 2).is_err(), "cut at {cut}");
+            }
+        }
     }
 
     fn upsert_of(id: PointId) -> Op {

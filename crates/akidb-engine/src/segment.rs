@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use akidb_core::{Filter, Hit, Metric, Payload, Point, PointId};
+use akidb_core::{Filter, Hit, Metric, Payload, Point, PointId, Record, ScrollPage, ScrollRequest};
 use akidb_index::{
     exact_search, exact_search_offsets, search_filtered, AnnIndex, Bitset, Neighbor, PayloadIndex,
     Vectors,
 };
 
-use crate::record::{Op, PreparedPoint};
+use crate::record::{Op, PayloadChange, PreparedPoint};
 
 /// Immutable rows of a sealed segment (shared with index builds and snapshots).
 pub(crate) struct SegmentData {
@@ -101,7 +101,7 @@ impl Mutable {
 }
 
 /// Where the live copy of an id is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Loc {
     pub seg: u64,
     pub off: u32,
@@ -250,9 +250,51 @@ impl State {
                 }
                 n
             }
+            Op::Payload(ids, change) => self.update_payloads(&ids, &change),
         };
         self.applied_lsn = self.applied_lsn.max(lsn);
         (n, sealed)
+    }
+
+    /// Changes the payloads of the live points among `ids`; returns how many.
+    ///
+    /// The mutable segment's payloads change in place. A sealed segment's rows are shared
+    /// (index builds, snapshots), so its payload column and payload index are replaced
+    /// copy-on-write, once per update and segment: the vectors and the graph are kept as
+    /// they are (shared by `Arc`), nothing is re-embedded or rebuilt.
+    fn update_payloads(&mut self, ids: &[PointId], change: &PayloadChange) -> usize {
+        let mut n = 0;
+        let mut per_seg: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for id in ids {
+            if !seen.insert(id) {
+                continue;
+            }
+            let Some(loc) = self.locs.get(id).copied() else {
+                continue;
+            };
+            n += 1;
+            if loc.seg == self.mutable.seg_id {
+                change.apply_to(&mut self.mutable.payloads[loc.off as usize]);
+            } else {
+                per_seg.entry(loc.seg).or_default().push(loc.off);
+            }
+        }
+        for (seg, offs) in per_seg {
+            let Some(s) = self.sealed.get_mut(&seg) else {
+                continue;
+            };
+            let mut payloads = s.data.payloads().to_vec();
+            for off in offs {
+                change.apply_to(&mut payloads[off as usize]);
+            }
+            s.data = Arc::new(SegmentData::new(
+                s.data.ids().to_vec(),
+                payloads,
+                s.data.vectors.clone(),
+            ));
+        }
+        n
     }
 
     /// Turns the mutable segment into a sealed one (served exactly until its graph is ready).
@@ -330,6 +372,96 @@ impl State {
         } else {
             &self.sealed[&seg].data.ids()[off as usize]
         }
+    }
+
+    /// The point stored under `id`, with only the parts asked for.
+    pub(crate) fn record(
+        &self,
+        id: &PointId,
+        with_payload: bool,
+        with_vector: bool,
+    ) -> Option<Record> {
+        let loc = self.locs.get(id)?;
+        let (vector, payload) = self.row(*loc);
+        Some(Record {
+            id: id.clone(),
+            payload: with_payload.then(|| payload.clone()),
+            vector: with_vector.then(|| vector.to_vec()),
+        })
+    }
+
+    /// One scroll page: the `limit` smallest live ids above `offset` that match the filter.
+    ///
+    /// Pages are cut by id, so across pages no id comes twice, and a point that lived
+    /// through the whole scan is on exactly one page.
+    pub(crate) fn scroll(&self, req: &ScrollRequest) -> ScrollPage {
+        let filter = req.filter.as_ref().filter(|f| !f.is_empty());
+        // A max-heap of the `limit + 1` smallest ids seen (one more tells if a page follows).
+        let keep = req.limit.saturating_add(1);
+        let mut heap: std::collections::BinaryHeap<(&PointId, Loc)> =
+            std::collections::BinaryHeap::with_capacity(keep.min(1 << 16));
+        for (id, loc) in &self.locs {
+            if let Some(off) = &req.offset {
+                if id <= off {
+                    continue;
+                }
+            }
+            if heap.len() >= keep && heap.peek().is_some_and(|(top, _)| id >= *top) {
+                continue;
+            }
+            if let Some(f) = filter {
+                if !f.matches(id, self.row(*loc).1) {
+                    continue;
+                }
+            }
+            heap.push((id, *loc));
+            if heap.len() > keep {
+                heap.pop();
+            }
+        }
+        let mut rows = heap.into_sorted_vec();
+        let more = rows.len() > req.limit;
+        rows.truncate(req.limit);
+        let next_offset = if more {
+            rows.last().map(|(id, _)| (*id).clone())
+        } else {
+            None
+        };
+        let points = rows
+            .into_iter()
+            .map(|(id, loc)| {
+                let (vector, payload) = self.row(loc);
+                Record {
+                    id: id.clone(),
+                    payload: req.with_payload.then(|| payload.clone()),
+                    vector: req.with_vector.then(|| vector.to_vec()),
+                }
+            })
+            .collect();
+        ScrollPage {
+            points,
+            next_offset,
+        }
+    }
+
+    /// Number of live points matching `filter` (all live points for None), exactly.
+    pub(crate) fn count(&self, filter: Option<&Filter>) -> usize {
+        let Some(filter) = filter.filter(|f| !f.is_empty()) else {
+            return self.live();
+        };
+        let m = &self.mutable;
+        let mut n = (0..m.len())
+            .filter(|&off| !m.dead[off] && filter.matches(&m.ids[off], &m.payloads[off]))
+            .count();
+        for s in self.sealed.values() {
+            if s.live() == 0 {
+                continue;
+            }
+            let mut b = s.data.rows.evaluate(filter);
+            b.and_not(&s.dead);
+            n += b.count_ones();
+        }
+        n
     }
 
     /// Live ids matching `filter`.

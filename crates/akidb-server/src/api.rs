@@ -660,3 +660,234 @@ impl From<akidb_engine::DlqRetryReport> for DlqRetryView {
         }
     }
 }
+
+/// A stored point as answered by get-many and scroll (`payload`/`vector` only when asked for).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecordView {
+    /// Id.
+    #[schema(value_type = PointIdSchema)]
+    pub id: PointId,
+    /// Payload, unless `with_payload` was false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Payload>,
+    /// Vector, when `with_vector` was true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f32>>,
+}
+
+impl From<akidb_core::Record> for RecordView {
+    fn from(r: akidb_core::Record) -> Self {
+        Self {
+            id: r.id,
+            payload: r.payload,
+            vector: r.vector,
+        }
+    }
+}
+
+/// `POST …/points/get` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetManyBody {
+    /// Ids to read (at most `limits.max_batch_points`).
+    #[schema(value_type = Vec<PointIdSchema>)]
+    pub ids: Vec<Value>,
+    /// Include payloads (default true).
+    #[serde(default)]
+    pub with_payload: Option<bool>,
+    /// Include vectors (default false).
+    #[serde(default)]
+    pub with_vector: bool,
+}
+
+/// Answer of `POST …/points/get` and `…/points/scroll`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PointsAnswer {
+    /// Points: request order for get (missing ids absent), id order for scroll.
+    pub points: Vec<RecordView>,
+}
+
+/// `POST …/points/scroll` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrollBody {
+    /// Only points matching this filter.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
+    /// Points per page, 1..=limits.max_k (default 10).
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// The cursor: `next_offset` of the previous page (absent or null = from the start).
+    #[serde(default)]
+    #[schema(value_type = Option<PointIdSchema>)]
+    pub offset: Option<Value>,
+    /// Include payloads (default true).
+    #[serde(default)]
+    pub with_payload: Option<bool>,
+    /// Include vectors (default false).
+    #[serde(default)]
+    pub with_vector: bool,
+}
+
+impl ScrollBody {
+    /// Checks `limit` (as `k`: 1..=max_k, `invalid_limit`), the cursor and the filter.
+    pub fn into_request(self, max_k: usize) -> Result<akidb_core::ScrollRequest, ApiError> {
+        let limit = self.limit.unwrap_or(10);
+        let offset = match &self.offset {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_cursor(v)?),
+        };
+        Ok(akidb_core::ScrollRequest {
+            filter: optional_filter(self.filter.as_ref())?,
+            limit: check_limit(limit, max_k)?,
+            offset,
+            with_payload: self.with_payload.unwrap_or(true),
+            with_vector: self.with_vector,
+        })
+    }
+}
+
+/// `limit` of a scroll: 1..=max_k, like `k`.
+pub fn check_limit(limit: u64, max_k: usize) -> Result<usize, ApiError> {
+    if limit == 0 || limit > max_k as u64 {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be 1..={max_k} (limits.max_k), got {limit}"),
+        ));
+    }
+    Ok(limit as usize)
+}
+
+/// A scroll cursor: a point id; anything else is `invalid_offset`.
+pub fn parse_cursor(v: &Value) -> Result<PointId, ApiError> {
+    PointId::from_json(v).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_offset",
+            format!(
+                "offset must be the next_offset of the previous page (a point id): {}",
+                e.message()
+            ),
+        )
+    })
+}
+
+fn optional_filter(v: Option<&Value>) -> Result<Option<Filter>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(f) => Ok(Some(parse_filter(f)?)),
+    }
+}
+
+/// `POST …/points/scroll` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScrollAnswer {
+    /// Points in id order (integers before strings).
+    pub points: Vec<RecordView>,
+    /// Cursor for the next page (the last id returned), null when no point follows.
+    #[schema(value_type = Option<PointIdSchema>)]
+    pub next_offset: Option<PointId>,
+}
+
+/// `POST …/points/count` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountBody {
+    /// Only points matching this filter.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
+    /// Ask for an exact count (default true). AkiDB always counts exactly.
+    #[serde(default)]
+    pub exact: Option<bool>,
+}
+
+impl CountBody {
+    /// The parsed filter.
+    pub fn filter(&self) -> Result<Option<Filter>, ApiError> {
+        optional_filter(self.filter.as_ref())
+    }
+}
+
+/// `POST …/points/count` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountAnswer {
+    /// Live points matching the filter (always exact).
+    pub count: u64,
+}
+
+/// Body of `POST`/`PUT …/points/payload`: the payload and exactly one of `ids` / `filter`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPayloadBody {
+    /// A JSON object: keys to set (`POST`) or the whole new payload (`PUT`).
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    /// Points to update.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<PointIdSchema>>)]
+    pub ids: Option<Vec<Value>>,
+    /// Update every point matching this filter.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
+}
+
+impl SetPayloadBody {
+    /// Validates the body into a target and the payload object.
+    pub fn into_parts(
+        self,
+        max_ids: usize,
+    ) -> Result<(akidb_core::PointSelector, Payload), ApiError> {
+        let payload = match self.payload {
+            Value::Object(m) => m,
+            other => {
+                return Err(ApiError::bad_request(
+                    "invalid_payload",
+                    format!(
+                        "payload must be a JSON object, got {}",
+                        akidb_core::point::json_type(&other)
+                    ),
+                ))
+            }
+        };
+        Ok((selector(self.ids, self.filter, max_ids)?, payload))
+    }
+}
+
+/// `POST …/points/payload/delete` body: the keys and exactly one of `ids` / `filter`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeletePayloadBody {
+    /// Top-level payload keys to remove.
+    pub keys: Vec<String>,
+    /// Points to update.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<PointIdSchema>>)]
+    pub ids: Option<Vec<Value>>,
+    /// Update every point matching this filter.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
+}
+
+/// Exactly one of ids / filter, parsed.
+pub fn selector(
+    ids: Option<Vec<Value>>,
+    filter: Option<Value>,
+    max_ids: usize,
+) -> Result<akidb_core::PointSelector, ApiError> {
+    let target = DeleteBody { ids, filter }.into_target(max_ids)?;
+    Ok(match target {
+        DeleteTarget::Ids(ids) => akidb_core::PointSelector::Ids(ids),
+        DeleteTarget::Filter(f) => akidb_core::PointSelector::Filter(f),
+    })
+}
+
+/// Answer of the payload updates.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UpdatedAnswer {
+    /// Points that existed and were updated.
+    pub updated: u64,
+}

@@ -442,6 +442,180 @@ impl pb::points_server::Points for GrpcApi {
         )
         .await
     }
+
+    async fn get_many(
+        &self,
+        request: Request<pb::GetManyRequest>,
+    ) -> Result<Response<pb::PointsResponse>, Status> {
+        let state = self.state.clone();
+        self.call("Points", "GetMany", Access::Read, request, |r| async move {
+            let ids = r
+                .ids
+                .into_iter()
+                .map(|i| id_from(Some(i)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let points = state
+                .get_many(
+                    r.collection,
+                    ids,
+                    r.with_payload.unwrap_or(true),
+                    r.with_vector,
+                )
+                .await?;
+            Ok(pb::PointsResponse {
+                points: records_to(points),
+            })
+        })
+        .await
+    }
+
+    async fn scroll(
+        &self,
+        request: Request<pb::ScrollRequest>,
+    ) -> Result<Response<pb::ScrollResponse>, Status> {
+        let state = self.state.clone();
+        self.call("Points", "Scroll", Access::Read, request, |r| async move {
+            let limit =
+                crate::api::check_limit(u64::from(r.limit.unwrap_or(10)), state.limits.max_k)?;
+            let offset = match r.offset {
+                None => None,
+                Some(o) => Some(id_from(Some(o)).map_err(|e| {
+                    ApiError::bad_request("invalid_offset", format!("offset: {}", e.message))
+                })?),
+            };
+            let req = akidb_core::ScrollRequest {
+                filter: filter_from(&r.filter_json)?,
+                limit,
+                offset,
+                with_payload: r.with_payload.unwrap_or(true),
+                with_vector: r.with_vector,
+            };
+            let page = state.scroll(r.collection, req).await?;
+            Ok(pb::ScrollResponse {
+                points: records_to(page.points),
+                next_offset: page.next_offset.as_ref().map(id_to),
+            })
+        })
+        .await
+    }
+
+    async fn count(
+        &self,
+        request: Request<pb::CountRequest>,
+    ) -> Result<Response<pb::CountResponse>, Status> {
+        let state = self.state.clone();
+        self.call("Points", "Count", Access::Read, request, |r| async move {
+            let filter = filter_from(&r.filter_json)?;
+            Ok(pb::CountResponse {
+                count: state.count(r.collection, filter).await?,
+            })
+        })
+        .await
+    }
+
+    async fn set_payload(
+        &self,
+        request: Request<pb::SetPayloadRequest>,
+    ) -> Result<Response<pb::UpdateResponse>, Status> {
+        self.payload_rpc("SetPayload", request, false).await
+    }
+
+    async fn overwrite_payload(
+        &self,
+        request: Request<pb::SetPayloadRequest>,
+    ) -> Result<Response<pb::UpdateResponse>, Status> {
+        self.payload_rpc("OverwritePayload", request, true).await
+    }
+
+    async fn delete_payload(
+        &self,
+        request: Request<pb::DeletePayloadRequest>,
+    ) -> Result<Response<pb::UpdateResponse>, Status> {
+        let state = self.state.clone();
+        self.call(
+            "Points",
+            "DeletePayload",
+            Access::Write,
+            request,
+            |r| async move {
+                let target = selector_from(r.ids, &r.filter_json)?;
+                let update = akidb_core::PayloadUpdate::DeleteKeys(r.keys);
+                let n = state.update_payload(r.collection, target, update).await?;
+                Ok(pb::UpdateResponse { updated: n as u64 })
+            },
+        )
+        .await
+    }
+}
+
+fn records_to(points: Vec<akidb_core::Record>) -> Vec<pb::Record> {
+    points
+        .into_iter()
+        .map(|r| pb::Record {
+            id: Some(id_to(&r.id)),
+            payload_json: r.payload.as_ref().map(payload_to),
+            has_vector: r.vector.is_some(),
+            vector: r.vector.unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Exactly one of ids / filter_json, like `DeleteMany`.
+fn selector_from(
+    ids: Vec<pb::PointId>,
+    filter_json: &str,
+) -> Result<akidb_core::PointSelector, ApiError> {
+    match (ids.is_empty(), filter_from(filter_json)?) {
+        (false, None) => Ok(akidb_core::PointSelector::Ids(
+            ids.into_iter()
+                .map(|i| id_from(Some(i)))
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+        (true, Some(f)) => Ok(akidb_core::PointSelector::Filter(f)),
+        _ => Err(ApiError::bad_request(
+            "invalid_request",
+            "give exactly one of ids or filter_json",
+        )),
+    }
+}
+
+/// A payload update's object: required, and a JSON object.
+fn update_payload_from(text: &str) -> Result<Payload, ApiError> {
+    match json_value(text, "payload_json")? {
+        Some(serde_json::Value::Object(m)) => Ok(m),
+        other => Err(ApiError::bad_request(
+            "invalid_payload",
+            format!(
+                "payload must be a JSON object, got {}",
+                other
+                    .as_ref()
+                    .map_or("nothing", akidb_core::point::json_type)
+            ),
+        )),
+    }
+}
+
+impl GrpcApi {
+    async fn payload_rpc(
+        &self,
+        method: &'static str,
+        request: Request<pb::SetPayloadRequest>,
+        overwrite: bool,
+    ) -> Result<Response<pb::UpdateResponse>, Status> {
+        let state = self.state.clone();
+        self.call("Points", method, Access::Write, request, |r| async move {
+            let payload = update_payload_from(&r.payload_json)?;
+            let target = selector_from(r.ids, &r.filter_json)?;
+            let update = if overwrite {
+                akidb_core::PayloadUpdate::Overwrite(payload)
+            } else {
+                akidb_core::PayloadUpdate::Merge(payload)
+            };
+            let n = state.update_payload(r.collection, target, update).await?;
+            Ok(pb::UpdateResponse { updated: n as u64 })
+        })
+        .await
+    }
 }
 
 #[tonic::async_trait]

@@ -72,7 +72,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     paths(
         health, ready, metrics_route,
         create_collection, list_collections, get_collection, delete_collection,
-        upsert_points, get_point, delete_point, delete_points, search, search_batch,
+        upsert_points, get_point, delete_point, delete_points, get_points, scroll_points,
+        count_points, set_payload, overwrite_payload, delete_payload, search, search_batch,
         get_tier, promote, demote, pin, unpin, compact, snapshot, list_snapshots, restore,
         list_dlq, retry_dlq
     ),
@@ -128,6 +129,23 @@ pub fn router(state: Shared) -> Router {
             "/api/v1/collections/{name}/points/delete",
             post(delete_points),
         )
+        .route("/api/v1/collections/{name}/points/get", post(get_points))
+        .route(
+            "/api/v1/collections/{name}/points/scroll",
+            post(scroll_points),
+        )
+        .route(
+            "/api/v1/collections/{name}/points/count",
+            post(count_points),
+        )
+        .route(
+            "/api/v1/collections/{name}/points/payload",
+            post(set_payload).put(overwrite_payload),
+        )
+        .route(
+            "/api/v1/collections/{name}/points/payload/delete",
+            post(delete_payload),
+        )
         .route("/api/v1/collections/{name}/search", post(search))
         .route(
             "/api/v1/collections/{name}/search/batch",
@@ -181,7 +199,14 @@ fn access_of(method: &Method, path: &str) -> Access {
     if method == Method::GET || method == Method::HEAD {
         return Access::Read;
     }
-    if method == Method::POST && (path.ends_with("/search") || path.ends_with("/search/batch")) {
+    const READS: [&str; 5] = [
+        "/search",
+        "/search/batch",
+        "/points/get",
+        "/points/scroll",
+        "/points/count",
+    ];
+    if method == Method::POST && READS.iter().any(|r| path.ends_with(r)) {
         return Access::Read;
     }
     Access::Write
@@ -452,6 +477,148 @@ async fn delete_points(
     Ok(Json(DeleteAnswer { deleted: n as u64 }))
 }
 
+/// Reads many points by id: request order kept, missing ids absent.
+#[utoipa::path(post, path = "/api/v1/collections/{name}/points/get", tag = "points",
+    params(("name" = String, Path, description = "collection name")),
+    request_body = GetManyBody,
+    responses((status = 200, body = PointsAnswer),
+              (status = 400, description = "invalid_id, invalid_json", body = ErrorBody),
+              (status = 404, body = ErrorBody),
+              (status = 413, description = "batch_too_large", body = ErrorBody)))]
+async fn get_points(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<GetManyBody>,
+) -> Result<Json<PointsAnswer>, ApiError> {
+    let limit = state.limits.max_batch_points;
+    if body.ids.len() > limit {
+        return Err(ApiError::batch_too_large(
+            "ids",
+            body.ids.len(),
+            limit,
+            "limits.max_batch_points",
+        ));
+    }
+    let ids = body
+        .ids
+        .iter()
+        .map(PointId::from_json)
+        .collect::<akidb_core::Result<Vec<_>>>()?;
+    let points = state
+        .get_many(
+            name,
+            ids,
+            body.with_payload.unwrap_or(true),
+            body.with_vector,
+        )
+        .await?;
+    Ok(Json(PointsAnswer {
+        points: points.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// One page of points in id order; pass `next_offset` back as `offset` for the next page.
+#[utoipa::path(post, path = "/api/v1/collections/{name}/points/scroll", tag = "points",
+    params(("name" = String, Path, description = "collection name")),
+    request_body = ScrollBody,
+    responses((status = 200, body = ScrollAnswer),
+              (status = 400, description = "invalid_limit, invalid_offset, invalid_filter, invalid_json", body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn scroll_points(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<ScrollBody>,
+) -> Result<Json<ScrollAnswer>, ApiError> {
+    let request = body.into_request(state.limits.max_k)?;
+    let page = state.scroll(name, request).await?;
+    Ok(Json(ScrollAnswer {
+        points: page.points.into_iter().map(Into::into).collect(),
+        next_offset: page.next_offset,
+    }))
+}
+
+/// Counts the points matching a filter (always exactly, even with `exact: false`).
+#[utoipa::path(post, path = "/api/v1/collections/{name}/points/count", tag = "points",
+    params(("name" = String, Path, description = "collection name")),
+    request_body = CountBody,
+    responses((status = 200, body = CountAnswer),
+              (status = 400, description = "invalid_filter, invalid_json", body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn count_points(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    OptionalJsonBody(body): OptionalJsonBody<CountBody>,
+) -> Result<Json<CountAnswer>, ApiError> {
+    let filter = body.filter()?;
+    Ok(Json(CountAnswer {
+        count: state.count(name, filter).await?,
+    }))
+}
+
+/// Sets payload keys (merge) on the points given by `ids` or `filter`; answers once durable.
+#[utoipa::path(post, path = "/api/v1/collections/{name}/points/payload", tag = "points",
+    params(("name" = String, Path, description = "collection name")),
+    request_body = SetPayloadBody,
+    responses((status = 200, body = UpdatedAnswer),
+              (status = 400, description = "invalid_request, invalid_payload, invalid_filter, invalid_id, invalid_json", body = ErrorBody),
+              (status = 404, body = ErrorBody),
+              (status = 413, description = "payload_too_large, batch_too_large", body = ErrorBody)))]
+async fn set_payload(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<SetPayloadBody>,
+) -> Result<Json<UpdatedAnswer>, ApiError> {
+    let (target, payload) = body.into_parts(state.limits.max_batch_points)?;
+    let n = state
+        .update_payload(name, target, akidb_core::PayloadUpdate::Merge(payload))
+        .await?;
+    Ok(Json(UpdatedAnswer { updated: n as u64 }))
+}
+
+/// Replaces the whole payload of the points given by `ids` or `filter`; answers once durable.
+#[utoipa::path(put, path = "/api/v1/collections/{name}/points/payload", tag = "points",
+    params(("name" = String, Path, description = "collection name")),
+    request_body = SetPayloadBody,
+    responses((status = 200, body = UpdatedAnswer),
+              (status = 400, description = "invalid_request, invalid_payload, invalid_filter, invalid_id, invalid_json", body = ErrorBody),
+              (status = 404, body = ErrorBody),
+              (status = 413, description = "payload_too_large, batch_too_large", body = ErrorBody)))]
+async fn overwrite_payload(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<SetPayloadBody>,
+) -> Result<Json<UpdatedAnswer>, ApiError> {
+    let (target, payload) = body.into_parts(state.limits.max_batch_points)?;
+    let n = state
+        .update_payload(name, target, akidb_core::PayloadUpdate::Overwrite(payload))
+        .await?;
+    Ok(Json(UpdatedAnswer { updated: n as u64 }))
+}
+
+/// Removes payload keys from the points given by `ids` or `filter`; answers once durable.
+#[utoipa::path(post, path = "/api/v1/collections/{name}/points/payload/delete", tag = "points",
+    params(("name" = String, Path, description = "collection name")),
+    request_body = DeletePayloadBody,
+    responses((status = 200, body = UpdatedAnswer),
+              (status = 400, description = "invalid_request, invalid_filter, invalid_id, invalid_json", body = ErrorBody),
+              (status = 404, body = ErrorBody),
+              (status = 413, description = "batch_too_large", body = ErrorBody)))]
+async fn delete_payload(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<DeletePayloadBody>,
+) -> Result<Json<UpdatedAnswer>, ApiError> {
+    let target = selector(body.ids, body.filter, state.limits.max_batch_points)?;
+    let n = state
+        .update_payload(
+            name,
+            target,
+            akidb_core::PayloadUpdate::DeleteKeys(body.keys),
+        )
+        .await?;
+    Ok(Json(UpdatedAnswer { updated: n as u64 }))
+}
+
 /// k-nearest-neighbour search, best first.
 #[utoipa::path(post, path = "/api/v1/collections/{name}/search", tag = "points",
     params(("name" = String, Path, description = "collection name")),
@@ -650,6 +817,11 @@ mod tests {
             "/api/v1/collections/{name}/points",
             "/api/v1/collections/{name}/points/{id}",
             "/api/v1/collections/{name}/points/delete",
+            "/api/v1/collections/{name}/points/get",
+            "/api/v1/collections/{name}/points/scroll",
+            "/api/v1/collections/{name}/points/count",
+            "/api/v1/collections/{name}/points/payload",
+            "/api/v1/collections/{name}/points/payload/delete",
             "/api/v1/collections/{name}/search",
             "/api/v1/collections/{name}/search/batch",
             "/api/v1/admin/collections/{name}/tier",
@@ -691,6 +863,18 @@ mod tests {
             Access::Read
         );
         assert_eq!(access_of(&Method::GET, "/api/v1/admin/dlq"), Access::Read);
+        for read in ["get", "scroll", "count"] {
+            let path = format!("/api/v1/collections/a/points/{read}");
+            assert_eq!(access_of(&Method::POST, &path), Access::Read);
+        }
+        assert_eq!(
+            access_of(&Method::POST, "/api/v1/collections/a/points/payload"),
+            Access::Write
+        );
+        assert_eq!(
+            access_of(&Method::POST, "/api/v1/collections/a/points/payload/delete"),
+            Access::Write
+        );
         assert_eq!(
             access_of(&Method::PUT, "/api/v1/collections/a/points"),
             Access::Write

@@ -119,6 +119,58 @@ impl AppState {
             .await
     }
 
+    /// Reads many points; missing ids are absent, request order kept.
+    pub async fn get_many(
+        &self,
+        name: String,
+        ids: Vec<PointId>,
+        with_payload: bool,
+        with_vector: bool,
+    ) -> Result<Vec<akidb_core::Record>, ApiError> {
+        self.check_batch(
+            "ids",
+            ids.len(),
+            self.limits.max_batch_points,
+            "limits.max_batch_points",
+        )?;
+        self.run(move |db| db.get_many(&name, &ids, with_payload, with_vector))
+            .await
+    }
+
+    /// One scroll page.
+    pub async fn scroll(
+        &self,
+        name: String,
+        request: akidb_core::ScrollRequest,
+    ) -> Result<akidb_core::ScrollPage, ApiError> {
+        crate::api::check_limit(request.limit as u64, self.limits.max_k)?;
+        self.run(move |db| db.scroll(&name, &request)).await
+    }
+
+    /// Counts the points matching a filter (always exactly).
+    pub async fn count(&self, name: String, filter: Option<Filter>) -> Result<u64, ApiError> {
+        self.run(move |db| db.count(&name, filter.as_ref())).await
+    }
+
+    /// Changes payloads of the selected points; answers once durable.
+    pub async fn update_payload(
+        &self,
+        name: String,
+        target: akidb_core::PointSelector,
+        update: akidb_core::PayloadUpdate,
+    ) -> Result<usize, ApiError> {
+        if let akidb_core::PointSelector::Ids(ids) = &target {
+            self.check_batch(
+                "ids",
+                ids.len(),
+                self.limits.max_batch_points,
+                "limits.max_batch_points",
+            )?;
+        }
+        self.run(move |db| db.update_payload(&name, &target, update))
+            .await
+    }
+
     /// Checks `k` against the configured limit.
     pub fn check_k(&self, k: u64) -> Result<usize, ApiError> {
         let max_k = self.limits.max_k;
