@@ -6,6 +6,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Arguments of `cargo xtask smoke`.
@@ -20,14 +21,70 @@ pub struct Args {
     /// Timeout of each HTTP request, in seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
+    /// PEM CA certificate to trust for an `https://` URL (instead of the system roots).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a server that requires one (with `--key-file`).
+    #[arg(long, requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `--cert-file`.
+    #[arg(long, requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+}
+
+/// TLS files of the smoke checks (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct TlsFiles {
+    /// CA to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain.
+    pub cert_file: Option<PathBuf>,
+    /// Client private key.
+    pub key_file: Option<PathBuf>,
+}
+
+fn http_client(timeout: Duration, tls: &TlsFiles) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder().timeout(timeout);
+    if let Some(ca) = &tls.ca_file {
+        let pem =
+            std::fs::read(ca).with_context(|| format!("reading --ca-file {}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("--ca-file {} is not PEM", ca.display()))?;
+        if certs.is_empty() {
+            bail!("--ca-file {} holds no certificate", ca.display());
+        }
+        b = b.tls_certs_only(certs);
+    }
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(c), Some(k)) => {
+            let mut pem =
+                std::fs::read(c).with_context(|| format!("reading --cert-file {}", c.display()))?;
+            pem.push(b'\n');
+            pem.extend(
+                std::fs::read(k).with_context(|| format!("reading --key-file {}", k.display()))?,
+            );
+            let id = reqwest::Identity::from_pem(&pem)
+                .context("--cert-file/--key-file are not a PEM certificate and key")?;
+            b = b.identity(id);
+        }
+        (None, None) => {}
+        _ => bail!("--cert-file and --key-file go together"),
+    }
+    b.build().context("building the HTTP client")
 }
 
 /// Runs `cargo xtask smoke`.
 pub fn run(args: Args) -> Result<()> {
-    let report = run_checks(
+    let tls = TlsFiles {
+        ca_file: args.ca_file,
+        cert_file: args.cert_file,
+        key_file: args.key_file,
+    };
+    let report = run_checks_tls(
         &args.url,
         args.api_key.as_deref(),
         Duration::from_secs(args.timeout_secs),
+        &tls,
     )?;
     let names: Vec<&str> = report.iter().map(|p| p.name).collect();
     println!(
@@ -64,11 +121,22 @@ fn total_ms(report: &[Passed]) -> u128 {
 
 /// Runs the six checks against `base`, printing each; errors name the first failed check.
 pub fn run_checks(base: &str, api_key: Option<&str>, timeout: Duration) -> Result<Vec<Passed>> {
+    run_checks_tls(base, api_key, timeout, &TlsFiles::default())
+}
+
+/// [`run_checks`] with a CA and/or client certificate for an `https://` server.
+pub fn run_checks_tls(
+    base: &str,
+    api_key: Option<&str>,
+    timeout: Duration,
+    tls: &TlsFiles,
+) -> Result<Vec<Passed>> {
+    let client = http_client(timeout, tls)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(checks(base.trim_end_matches('/'), api_key, timeout))
+    rt.block_on(checks(base.trim_end_matches('/'), api_key, client))
 }
 
 /// GETs `<base>/metrics` and returns the Prometheus text (used by the deploy observation window).
@@ -161,12 +229,9 @@ fn point_vector(i: u64) -> Vec<f32> {
     vec![x, 10.0 - x, (x * 0.7).sin() * 3.0, 1.0]
 }
 
-async fn checks(base: &str, api_key: Option<&str>, timeout: Duration) -> Result<Vec<Passed>> {
+async fn checks(base: &str, api_key: Option<&str>, client: reqwest::Client) -> Result<Vec<Passed>> {
     let api = Api {
-        client: reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .context("building the HTTP client")?,
+        client,
         base,
         api_key,
     };

@@ -507,6 +507,51 @@ serviceMonitor:
                 assert!(r.one("StatefulSet")["spec"]["replicas"].is_null());
             }),
         ),
+        case(
+            "tls.existingSecret mounts the Secret, sets the TLS env vars and HTTPS probes",
+            "tls:\n  existingSecret: akidb-tls\n",
+            Renders(|r| {
+                let env = |n| r.env(n).unwrap_or_else(|| panic!("{n}"))["value"].clone();
+                assert_eq!(env("AKIDB_TLS_CERT_FILE"), "/etc/akidb-tls/tls.crt");
+                assert_eq!(env("AKIDB_TLS_KEY_FILE"), "/etc/akidb-tls/tls.key");
+                assert!(r.env("AKIDB_TLS_CLIENT_CA_FILE").is_none());
+                let c = r.container();
+                for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+                    assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+                }
+                let mount = c["volumeMounts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["name"] == "tls")
+                    .expect("tls mount");
+                assert_eq!(mount["mountPath"], "/etc/akidb-tls");
+                assert_eq!(mount["readOnly"], true);
+                assert!(
+                    mount.get("subPath").is_none(),
+                    "subPath mounts never update"
+                );
+                let vols = &r.one("StatefulSet")["spec"]["template"]["spec"]["volumes"];
+                assert!(vols
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v["name"] == "tls" && v["secret"]["secretName"] == "akidb-tls"));
+            }),
+        ),
+        case(
+            "tls.verifyClients sets the client CA and TCP probes",
+            "tls:\n  existingSecret: akidb-tls\n  verifyClients: true\n",
+            Renders(|r| {
+                assert_eq!(
+                    r.env("AKIDB_TLS_CLIENT_CA_FILE").unwrap()["value"],
+                    "/etc/akidb-tls/ca.crt"
+                );
+                let c = r.container();
+                assert!(c["readinessProbe"]["httpGet"].is_null());
+                assert_eq!(c["readinessProbe"]["tcpSocket"]["port"], "http");
+            }),
+        ),
     ]
 }
 

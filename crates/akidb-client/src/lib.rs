@@ -42,6 +42,9 @@ pub enum ClientError {
     /// The base URL is not a valid URL.
     #[error("invalid base URL {0}")]
     Url(String),
+    /// A CA certificate or client identity could not be loaded.
+    #[error("TLS set-up: {0}")]
+    Tls(String),
 }
 
 impl ClientError {
@@ -80,6 +83,96 @@ struct ErrorDetail {
     message: String,
 }
 
+/// TLS settings of a client talking to an `https://` server.
+///
+/// Without a CA the platform's trust store is used; with one (PEM, e.g. the
+/// server's private CA) only that CA is trusted. An identity (certificate chain +
+/// private key, PEM) is presented to servers that require client certificates
+/// (`tls.client_ca_file`).
+#[derive(Clone, Default)]
+pub struct TlsOptions {
+    ca_pem: Option<Vec<u8>>,
+    identity_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("ca", &self.ca_pem.is_some())
+            .field("identity", &self.identity_pem.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl TlsOptions {
+    /// No CA and no identity: the platform trust store, no client certificate.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Trusts only the CA certificate(s) in `pem`.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Presents the client certificate chain `cert_pem` with its private key `key_pem`.
+    pub fn identity_pem(mut self, cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        let mut both = cert_pem.to_vec();
+        if !both.ends_with(b"\n") {
+            both.push(b'\n');
+        }
+        both.extend_from_slice(key_pem);
+        self.identity_pem = Some(both);
+        self
+    }
+
+    /// Reads the CA (`ca_file`) and the identity (`cert_file` + `key_file`) from PEM files.
+    pub fn from_files(
+        ca_file: Option<&std::path::Path>,
+        cert_file: Option<&std::path::Path>,
+        key_file: Option<&std::path::Path>,
+    ) -> Result<Self> {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| ClientError::Tls(format!("{}: {e}", p.display())))
+        };
+        let mut tls = Self::new();
+        if let Some(ca) = ca_file {
+            tls = tls.ca_pem(read(ca)?);
+        }
+        match (cert_file, key_file) {
+            (Some(c), Some(k)) => tls = tls.identity_pem(&read(c)?, &read(k)?),
+            (None, None) => {}
+            _ => {
+                return Err(ClientError::Tls(
+                    "a client certificate needs both the certificate and the key file".into(),
+                ))
+            }
+        }
+        Ok(tls)
+    }
+
+    /// Applies the options to a `reqwest` builder.
+    pub fn apply(&self, mut builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder> {
+        if let Some(pem) = &self.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ClientError::Tls(format!("CA certificate: {e}")))?;
+            if certs.is_empty() {
+                return Err(ClientError::Tls(
+                    "the CA file holds no PEM certificate".into(),
+                ));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        if let Some(pem) = &self.identity_pem {
+            let id = reqwest::Identity::from_pem(pem)
+                .map_err(|e| ClientError::Tls(format!("client certificate/key: {e}")))?;
+            builder = builder.identity(id);
+        }
+        Ok(builder)
+    }
+}
+
 /// An AkiDB REST client. Cheap to clone (connection pool shared).
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -91,10 +184,15 @@ pub struct Client {
 impl Client {
     /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base_url: &str) -> Result<Self> {
-        let http = reqwest::Client::builder()
+        Self::with_tls(base_url, &TlsOptions::default())
+    }
+
+    /// A client for an `https://` server with a private CA and/or a client certificate.
+    pub fn with_tls(base_url: &str, tls: &TlsOptions) -> Result<Self> {
+        let builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
-            .tcp_nodelay(true)
-            .build()?;
+            .tcp_nodelay(true);
+        let http = tls.apply(builder)?.build()?;
         Self::with_http_client(base_url, http)
     }
 

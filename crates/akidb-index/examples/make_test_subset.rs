@@ -19,7 +19,10 @@ const TOP: usize = 100;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let src = args.next().map(PathBuf::from).unwrap_or_else(Dataset::bench_dir);
+    let src = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(Dataset::bench_dir);
     let dst = args
         .next()
         .map(PathBuf::from)
@@ -65,7 +68,11 @@ fn main() {
     );
 
     write_npy(&dst.join("base.i8.npy"), &matrix(BASE_ROWS, dim, codes)).unwrap();
-    write_npy(&dst.join("base.scale.f32.npy"), &matrix(BASE_ROWS, 1, scales)).unwrap();
+    write_npy(
+        &dst.join("base.scale.f32.npy"),
+        &matrix(BASE_ROWS, 1, scales),
+    )
+    .unwrap();
     write_npy(
         &dst.join("queries.f32.npy"),
         &matrix(QUERY_ROWS, dim, query_data),

@@ -28,7 +28,25 @@ pub struct Config {
     pub object_store: ObjectStoreSection,
     /// `[telemetry]`
     pub telemetry: TelemetrySection,
+    /// `[tls]`
+    pub tls: TlsSection,
 }
+
+/// TLS for both listeners (off unless both files are set).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsSection {
+    /// PEM certificate chain (leaf first); reloaded when the file changes.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the leaf certificate; reloaded with it.
+    pub key_file: Option<PathBuf>,
+    /// PEM CA bundle; when set, clients must present a certificate it signed.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// The start-up error when only one of the TLS certificate and key is set.
+pub const TLS_PAIR_ERROR: &str = "TLS needs both tls.cert_file (AKIDB_TLS_CERT_FILE) and \
+     tls.key_file (AKIDB_TLS_KEY_FILE); only one is set: set the other too, or unset both \
+     to serve plain HTTP";
 
 /// Listener addresses and shutdown.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,6 +211,7 @@ impl std::fmt::Debug for Config {
             .field("s3", &self.s3)
             .field("object_store", &self.object_store)
             .field("telemetry", &self.telemetry)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -432,6 +451,15 @@ pub static KEYS: &[Key] = &[
     Key { section: "telemetry", name: "otlp_service_name", env: "AKIDB_OTLP_SERVICE_NAME", default: "akidb",
         doc: "`service.name` resource attribute of exported traces",
         set: |c, r| { c.telemetry.otlp_service_name = as_str(r)?; Ok(()) } },
+    Key { section: "tls", name: "cert_file", env: "AKIDB_TLS_CERT_FILE", default: "(unset: plain HTTP)",
+        doc: "PEM certificate chain (leaf first) served on both the REST and gRPC ports; with `tls.key_file` turns TLS on; re-read every 2 s, a changed file is served to new connections without a restart",
+        set: |c, r| { c.tls.cert_file = opt_str(r)?.map(PathBuf::from); Ok(()) } },
+    Key { section: "tls", name: "key_file", env: "AKIDB_TLS_KEY_FILE", default: "(unset: plain HTTP)",
+        doc: "PEM private key (PKCS#8, PKCS#1 or SEC1) of the certificate in `tls.cert_file`; reloaded with it",
+        set: |c, r| { c.tls.key_file = opt_str(r)?.map(PathBuf::from); Ok(()) } },
+    Key { section: "tls", name: "client_ca_file", env: "AKIDB_TLS_CLIENT_CA_FILE", default: "(unset: no client certificates)",
+        doc: "PEM CA bundle; when set, every client must present a certificate signed by it (mutual TLS) or the handshake is refused; read at start-up",
+        set: |c, r| { c.tls.client_ca_file = opt_str(r)?.map(PathBuf::from); Ok(()) } },
 ];
 
 /// Environment variables read besides the keys' own.
@@ -484,6 +512,7 @@ impl Default for Config {
                 otlp_endpoint: None,
                 otlp_service_name: "akidb".into(),
             },
+            tls: TlsSection::default(),
         }
     }
 }
@@ -542,12 +571,12 @@ impl Config {
                 if KEYS.iter().any(|k| k.name == section) {
                     format!("key '{section}' must be inside its [section] table (see docs/configuration.md)")
                 } else {
-                    format!("unknown top-level key '{section}' (known sections: server, storage, limits, auth, tier, s3, object_store, telemetry)")
+                    format!("unknown top-level key '{section}' (known sections: server, storage, limits, auth, tier, s3, object_store, telemetry, tls)")
                 }
             })?;
             if !KEYS.iter().any(|k| k.section == section) {
                 return Err(format!(
-                    "unknown section [{section}] (known: server, storage, limits, auth, tier, s3, object_store, telemetry)"
+                    "unknown section [{section}] (known: server, storage, limits, auth, tier, s3, object_store, telemetry, tls)"
                 ));
             }
             for (name, v) in table {
@@ -586,6 +615,16 @@ impl Config {
         }
         if self.auth.api_key.is_some() && self.auth.api_key == self.auth.read_only_api_key {
             return Err("auth.api_key and auth.read_only_api_key must differ".into());
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err(TLS_PAIR_ERROR.into());
+        }
+        if self.tls.client_ca_file.is_some() && self.tls.cert_file.is_none() {
+            return Err(
+                "tls.client_ca_file (AKIDB_TLS_CLIENT_CA_FILE) needs TLS: set \
+                 tls.cert_file (AKIDB_TLS_CERT_FILE) and tls.key_file (AKIDB_TLS_KEY_FILE) too"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -690,6 +729,26 @@ mod tests {
         .unwrap();
         assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
         assert!(l.warnings[0].contains("AKIDB_PORT"));
+    }
+
+    #[test]
+    fn tls_needs_both_cert_and_key() {
+        let e = load("", &[("AKIDB_TLS_CERT_FILE", "/etc/akidb/tls.crt")]).unwrap_err();
+        assert!(
+            e.contains("AKIDB_TLS_KEY_FILE") && e.contains("set the other"),
+            "{e}"
+        );
+        let e = load("[tls]\nkey_file = \"/k.pem\"\n", &[]).unwrap_err();
+        assert!(e.contains("tls.cert_file"), "{e}");
+        let e = load("", &[("AKIDB_TLS_CLIENT_CA_FILE", "/ca.pem")]).unwrap_err();
+        assert!(e.contains("tls.client_ca_file"), "{e}");
+        let l = load(
+            "[tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n",
+            &[("AKIDB_TLS_CLIENT_CA_FILE", "/ca.pem")],
+        )
+        .unwrap();
+        assert_eq!(l.config.tls.cert_file, Some(PathBuf::from("/c.pem")));
+        assert_eq!(l.config.tls.client_ca_file, Some(PathBuf::from("/ca.pem")));
     }
 
     #[test]

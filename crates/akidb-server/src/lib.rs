@@ -6,6 +6,9 @@
 //! Start-up binds both listeners first, then recovers the database in the
 //! background: `/health` answers at once, `/ready` and the API answer 503 until
 //! recovery has finished.
+//!
+//! With `tls.cert_file` and `tls.key_file` set, both listeners speak TLS only
+//! (see [`tls`]); the certificate is reloaded when its files change.
 
 pub mod api;
 pub mod auth;
@@ -16,6 +19,7 @@ pub mod metrics;
 pub mod rest;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -131,6 +135,7 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 
 /// Runs the server until SIGTERM/SIGINT, then drains requests and flushes the engine.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let tls = tls::setup(&config.tls)?;
     let metrics = Arc::new(Metrics::new());
     let mut engine_cfg = engine_config(&config, metrics.clone())?;
     engine_cfg.object_store = s3_store(&config).await?;
@@ -162,6 +167,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         grpc = %grpc_listener.local_addr()?,
         data_dir = %config.storage.data_dir.display(),
         auth = auth::enabled(&config.auth),
+        tls = tls.is_some(),
+        client_certificates = tls.as_ref().is_some_and(|t| t.verify_clients),
         "akidb listening; recovering the database"
     );
 
@@ -193,9 +200,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let app = rest::router(state.clone());
-    let rest_server =
-        axum::serve(rest_listener, app).with_graceful_shutdown(stopped(stop_rx.clone()));
-    let rest_task = tokio::spawn(async move { rest_server.await });
+    if let Some(tls) = &tls {
+        tls::spawn_reloader(tls.cert.clone(), stop_rx.clone());
+    }
+    let rest_task = match &tls {
+        Some(tls) => {
+            let listener = tls::TlsListener::new(rest_listener, tls.rest.clone(), stop_rx.clone())?;
+            let server =
+                axum::serve(listener, app).with_graceful_shutdown(stopped(stop_rx.clone()));
+            tokio::spawn(async move { server.await })
+        }
+        None => {
+            let server =
+                axum::serve(rest_listener, app).with_graceful_shutdown(stopped(stop_rx.clone()));
+            tokio::spawn(async move { server.await })
+        }
+    };
 
     let api = grpc::GrpcApi::new(state.clone());
     let max = config.limits.max_body_bytes;
@@ -216,12 +236,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .add_service(
             akidb_proto::v1::admin_server::AdminServer::new(api).max_decoding_message_size(max),
         )
-        .add_service(reflection)
-        .serve_with_incoming_shutdown(
+        .add_service(reflection);
+    let grpc_task = match &tls {
+        Some(tls) => tokio::spawn(grpc_server.serve_with_incoming_shutdown(
+            tls::grpc_incoming(grpc_listener, tls.grpc.clone(), stop_rx.clone()),
+            stopped(stop_rx.clone()),
+        )),
+        None => tokio::spawn(grpc_server.serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
             stopped(stop_rx.clone()),
-        );
-    let grpc_task = tokio::spawn(grpc_server);
+        )),
+    };
 
     let outcome = tokio::select! {
         sig = wait_for_signal() => {

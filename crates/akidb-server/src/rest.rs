@@ -568,11 +568,7 @@ async fn set_payload(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<SetPayloadBody>,
 ) -> Result<Json<UpdatedAnswer>, ApiError> {
-    let (target, payload) = body.into_parts(state.limits.max_batch_points)?;
-    let n = state
-        .update_payload(name, target, akidb_core::PayloadUpdate::Merge(payload))
-        .await?;
-    Ok(Json(UpdatedAnswer { updated: n as u64 }))
+    apply_payload(&state, name, body, akidb_core::PayloadUpdate::Merge).await
 }
 
 /// Replaces the whole payload of the points given by `ids` or `filter`; answers once durable.
@@ -588,10 +584,18 @@ async fn overwrite_payload(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<SetPayloadBody>,
 ) -> Result<Json<UpdatedAnswer>, ApiError> {
+    apply_payload(&state, name, body, akidb_core::PayloadUpdate::Overwrite).await
+}
+
+/// Applies a merge or an overwrite built from the body's payload to its `ids` or `filter`.
+async fn apply_payload(
+    state: &Shared,
+    name: String,
+    body: SetPayloadBody,
+    update: fn(akidb_core::Payload) -> akidb_core::PayloadUpdate,
+) -> Result<Json<UpdatedAnswer>, ApiError> {
     let (target, payload) = body.into_parts(state.limits.max_batch_points)?;
-    let n = state
-        .update_payload(name, target, akidb_core::PayloadUpdate::Overwrite(payload))
-        .await?;
+    let n = state.update_payload(name, target, update(payload)).await?;
     Ok(Json(UpdatedAnswer { updated: n as u64 }))
 }
 

@@ -58,7 +58,10 @@ impl Phases {
         let now = Instant::now();
         self.done.push((phase, now - self.last));
         self.last = now;
-        eprintln!("xtask: {phase} took {:.0?}", self.done.last().expect("pushed").1);
+        eprintln!(
+            "xtask: {phase} took {:.0?}",
+            self.done.last().expect("pushed").1
+        );
     }
 
     fn table(&self) -> String {
@@ -163,7 +166,8 @@ pub fn run(args: Args) -> Result<()> {
     // The HNSW build publishes neighbour lists across threads; x86's strong memory
     // model hides a missing ordering that aarch64 exposes, so the concurrent build
     // tests also run as arm64 code under qemu.
-    let selected = |package: &str| args.packages.is_empty() || args.packages.iter().any(|p| p == package);
+    let selected =
+        |package: &str| args.packages.is_empty() || args.packages.iter().any(|p| p == package);
     if selected("akidb-index") && args.tests.is_empty() && !args.lib {
         let mut qemu_args: Vec<String> = vec!["test".into(), "--no-fail-fast".into()];
         qemu_args.extend(["-p", "akidb-index", "--test", "hnsw"].map(String::from));
@@ -232,9 +236,7 @@ fn run_tests(
         log.write_all(&buf)?;
         report.line(String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']));
     }
-    Ok(reader
-        .try_wait()?
-        .is_some_and(|o| o.status.success()))
+    Ok(reader.try_wait()?.is_some_and(|o| o.status.success()))
 }
 
 /// The arm64 target the image and the qemu test run use.

@@ -124,7 +124,10 @@ impl Report {
             for l in &f.excerpt {
                 out.push_str(&format!("    {l}\n"));
             }
-            out.push_str(&format!("    rerun: {}\n", rerun_command(&f.target, &f.name)));
+            out.push_str(&format!(
+                "    rerun: {}\n",
+                rerun_command(&f.target, &f.name)
+            ));
         }
         for t in &self.failed_targets {
             if !failures.iter().any(|f| &f.target == t) {
@@ -205,18 +208,27 @@ error: 2 targets failed:
         assert_eq!(r.counts(), (3, 1));
         assert_eq!(
             r.slowest(1),
-            [("tests/blackbox.rs (target/debug/deps/blackbox-0123)".to_string(), 0.5)]
+            [(
+                "tests/blackbox.rs (target/debug/deps/blackbox-0123)".to_string(),
+                0.5
+            )]
         );
         let s = r.summary();
         assert!(s.starts_with("3 passed, 1 failed\n"), "{s}");
-        assert!(s.contains("FAILED search_works  [-p akidb-server --test blackbox]"), "{s}");
+        assert!(
+            s.contains("FAILED search_works  [-p akidb-server --test blackbox]"),
+            "{s}"
+        );
         assert!(s.contains("    assertion `left == right` failed"), "{s}");
         assert!(!s.contains("begin_panic_handler"), "{s}");
         assert!(s.contains(
             "rerun: cargo xtask test --fuzz-seconds 0 -p akidb-server --test blackbox -- search_works --exact"
         ), "{s}");
         // A binary that failed without a failing test (a crash) is still named.
-        assert!(s.contains("FAILED test binary [-p akidb-engine --test crashy]"), "{s}");
+        assert!(
+            s.contains("FAILED test binary [-p akidb-engine --test crashy]"),
+            "{s}"
+        );
         assert_eq!(s.matches("FAILED search_works").count(), 1, "{s}");
     }
 

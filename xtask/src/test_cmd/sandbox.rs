@@ -48,7 +48,9 @@ pub fn plan(root: &Path) -> Result<Hidden> {
         dirs: vec![],
         files: vec![],
     };
-    for entry in std::fs::read_dir(&parent).with_context(|| format!("listing {}", parent.display()))? {
+    for entry in
+        std::fs::read_dir(&parent).with_context(|| format!("listing {}", parent.display()))?
+    {
         let path = entry?.path();
         if path == root || keep.iter().any(|k| k.starts_with(&path)) {
             continue;
@@ -76,9 +78,21 @@ pub fn confine(command: &mut Command, hidden: &Hidden) -> Result<()> {
         );
     }
     let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).context("path with a NUL byte");
-    let dirs = hidden.dirs.iter().map(|p| c(p)).collect::<Result<Vec<_>>>()?;
-    let files = hidden.files.iter().map(|p| c(p)).collect::<Result<Vec<_>>>()?;
-    let (tmpfs, null, root) = (c(Path::new("tmpfs"))?, c(Path::new("/dev/null"))?, c(Path::new("/"))?);
+    let dirs = hidden
+        .dirs
+        .iter()
+        .map(|p| c(p))
+        .collect::<Result<Vec<_>>>()?;
+    let files = hidden
+        .files
+        .iter()
+        .map(|p| c(p))
+        .collect::<Result<Vec<_>>>()?;
+    let (tmpfs, null, root) = (
+        c(Path::new("tmpfs"))?,
+        c(Path::new("/dev/null"))?,
+        c(Path::new("/"))?,
+    );
     let opts = CString::new("size=4k,mode=0555").expect("no NUL");
     // SAFETY: the closure runs between fork and exec; it only makes system calls on
     // strings allocated before the fork.
@@ -174,7 +188,12 @@ mod tests {
         let root = root.canonicalize().unwrap();
         for p in hidden.dirs.iter().chain(&hidden.files) {
             assert_ne!(p, &root);
-            assert_eq!(p.parent(), root.parent(), "{} is not a sibling", p.display());
+            assert_eq!(
+                p.parent(),
+                root.parent(),
+                "{} is not a sibling",
+                p.display()
+            );
             assert!(!std::env::current_exe().unwrap().starts_with(p));
         }
     }

@@ -102,6 +102,42 @@ impl Server {
         }
     }
 
+    /// Starts a TLS server (`AKIDB_TLS_*` in `env`): `rest`/`grpc` become `https://`
+    /// URLs and readiness is polled over TLS with `tls`.
+    pub async fn start_tls(
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        tls: &akidb_client::TlsOptions,
+    ) -> Server {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut s = Server::spawn(data_dir, env);
+        s.rest = s.rest.replacen("http://", "https://", 1);
+        s.grpc = s.grpc.replacen("http://", "https://", 1);
+        let client = Client::with_tls(&s.rest, tls).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(true) = client.ready().await {
+                return s;
+            }
+            if let Some(status) = s.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "akidb exited with {status} before ready; log:\n{}",
+                    s.log_text()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "akidb not ready over TLS after 60 s; log:\n{}",
+                    s.log_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// A REST client (no key).
     pub fn client(&self) -> Client {
         Client::new(&self.rest).unwrap()
