@@ -188,7 +188,8 @@ fn workflows_call_cargo_xtask() {
         true
     );
     let job = &rel["jobs"]["release"];
-    assert!(runs(job).contains("cargo xtask release \"${{ inputs.version }}\" --execute"));
+    // The version reaches the script through `env:`, never pasted into `run:` (script injection).
+    assert!(runs(job).contains("cargo xtask release \"$VERSION\" --execute"));
     let exec = job["steps"]
         .as_array()
         .unwrap()
