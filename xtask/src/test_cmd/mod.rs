@@ -81,22 +81,13 @@ impl Phases {
 /// Provisions, builds and runs every test.
 pub fn run(args: Args) -> Result<()> {
     let mut phases = Phases::new();
+    if std::env::var_os("CI").is_some() && std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        // A CI checkout builds once: incremental data would only be written, never read.
+        std::env::set_var("CARGO_INCREMENTAL", "0");
+    }
     let root = provision::workspace_root();
     let tools = provision::ensure_all()?;
     phases.mark("provisioning");
-
-    let amd64 = build_server(None)?;
-    phases.mark("host build (akidb)");
-    // Only the release tests package an arm64 image; a run narrowed to other
-    // packages skips the second, full cross build.
-    let needs_arm64 = args.packages.is_empty() || args.packages.iter().any(|p| p == "xtask");
-    let arm64 = if needs_arm64 {
-        let bin = build_server(Some(ARM64))?;
-        phases.mark("arm64 build (akidb)");
-        Some(bin)
-    } else {
-        None
-    };
 
     let mut selection: Vec<String> = Vec::new();
     if args.packages.is_empty() {
@@ -111,6 +102,39 @@ pub fn run(args: Args) -> Result<()> {
     if args.lib {
         selection.push("--lib".into());
     }
+
+    // Test binaries first. On a whole-workspace run this build also links the host
+    // `akidb` binary (the server's integration tests need it), with the features the
+    // whole workspace unifies to: a separate `cargo build -p akidb-server` would unify
+    // differently and compile tokio, hyper, rustls, … and all they feed a second time.
+    let mut build_args = vec!["test".to_string(), "--no-run".into()];
+    build_args.extend(selection.iter().cloned());
+    run_checked(cmd("cargo", &build_args).dir(&root))?;
+    phases.mark("test binaries (+ akidb)");
+    let amd64 = if args.packages.is_empty() {
+        let bin = target_dir(&root).join("debug").join("akidb");
+        anyhow::ensure!(
+            bin.exists(),
+            "the test build did not produce {}",
+            bin.display()
+        );
+        bin
+    } else {
+        let bin = build_server(None)?;
+        phases.mark("host build (akidb)");
+        bin
+    };
+    // Only the release tests package an arm64 image; a run narrowed to other
+    // packages skips the second, full cross build.
+    let needs_arm64 = args.packages.is_empty() || args.packages.iter().any(|p| p == "xtask");
+    let arm64 = if needs_arm64 {
+        let bin = build_server(Some(ARM64))?;
+        phases.mark("arm64 build (akidb)");
+        Some(bin)
+    } else {
+        None
+    };
+
     let with_env = |expr: duct::Expression| {
         let mut expr = expr
             .dir(&root)
@@ -126,11 +150,6 @@ pub fn run(args: Args) -> Result<()> {
         }
         expr
     };
-
-    let mut build_args = vec!["test".to_string(), "--no-run".into()];
-    build_args.extend(selection.iter().cloned());
-    run_checked(with_env(cmd("cargo", &build_args)))?;
-    phases.mark("test binaries");
 
     let hidden = if args.no_confine {
         eprintln!("xtask: --no-confine: tests may read outside the clone unchecked");
