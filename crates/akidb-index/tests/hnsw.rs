@@ -64,9 +64,11 @@ fn hnsw_matches_exact_search_for_every_metric() {
         assert_eq!(index.kind_name(), "hnsw");
         let r = mean_recall(index.as_ref(), &vectors, &queries, 64);
         assert!(r >= 0.95, "{metric:?}: recall@10 {r} < 0.95");
-        // A larger ef never hurts much and reaches near-exact answers.
+        // A larger ef reaches near-exact answers. The build runs on every core, so the
+        // graph depends on thread interleaving: ef=400 measured 0.989–1.0 over runs (x86
+        // and arm64 under qemu); a graph with unreachable nodes falls far below 0.98.
         let r_big = mean_recall(index.as_ref(), &vectors, &queries, 400);
-        assert!(r_big >= 0.99, "{metric:?}: recall@10 at ef=400 is {r_big}");
+        assert!(r_big >= 0.98, "{metric:?}: recall@10 at ef=400 is {r_big}");
     }
 }
 
