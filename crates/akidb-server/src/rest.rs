@@ -490,15 +490,7 @@ async fn get_points(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<GetManyBody>,
 ) -> Result<Json<PointsAnswer>, ApiError> {
-    let limit = state.limits.max_batch_points;
-    if body.ids.len() > limit {
-        return Err(ApiError::batch_too_large(
-            "ids",
-            body.ids.len(),
-            limit,
-            "limits.max_batch_points",
-        ));
-    }
+    // The batch limit is checked once, by `AppState::get_many`, for REST and gRPC alike.
     let ids = body
         .ids
         .iter()

@@ -104,12 +104,7 @@ impl AppState {
 
     /// Deletes points by id.
     pub async fn delete_ids(&self, name: String, ids: Vec<PointId>) -> Result<usize, ApiError> {
-        self.check_batch(
-            "ids",
-            ids.len(),
-            self.limits.max_batch_points,
-            "limits.max_batch_points",
-        )?;
+        self.check_ids(ids.len())?;
         self.run(move |db| db.delete(&name, &ids)).await
     }
 
@@ -127,12 +122,7 @@ impl AppState {
         with_payload: bool,
         with_vector: bool,
     ) -> Result<Vec<akidb_core::Record>, ApiError> {
-        self.check_batch(
-            "ids",
-            ids.len(),
-            self.limits.max_batch_points,
-            "limits.max_batch_points",
-        )?;
+        self.check_ids(ids.len())?;
         self.run(move |db| db.get_many(&name, &ids, with_payload, with_vector))
             .await
     }
@@ -160,12 +150,7 @@ impl AppState {
         update: akidb_core::PayloadUpdate,
     ) -> Result<usize, ApiError> {
         if let akidb_core::PointSelector::Ids(ids) = &target {
-            self.check_batch(
-                "ids",
-                ids.len(),
-                self.limits.max_batch_points,
-                "limits.max_batch_points",
-            )?;
+            self.check_ids(ids.len())?;
         }
         self.run(move |db| db.update_payload(&name, &target, update))
             .await
@@ -205,6 +190,16 @@ impl AppState {
             self.check_k(r.k as u64)?;
         }
         self.run(move |db| db.search_batch(&name, &requests)).await
+    }
+
+    /// Checks a list of point ids against `limits.max_batch_points`.
+    fn check_ids(&self, n: usize) -> Result<(), ApiError> {
+        self.check_batch(
+            "ids",
+            n,
+            self.limits.max_batch_points,
+            "limits.max_batch_points",
+        )
     }
 
     fn check_batch(&self, what: &str, n: usize, limit: usize, key: &str) -> Result<(), ApiError> {
