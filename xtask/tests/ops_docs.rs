@@ -6,7 +6,8 @@ mod ops_support;
 
 use ops_support::{akidb_names, workspace};
 
-const DOCS: [&str; 4] = [
+const DOCS: [&str; 5] = [
+    "docs/console.md",
     "docs/operations/playbooks.md",
     "docs/operations/chaos.md",
     "docs/operations/metrics.md",
@@ -14,7 +15,7 @@ const DOCS: [&str; 4] = [
 ];
 
 /// docs/api.md routes; `{}` is one path segment.
-const ROUTES: [&str; 29] = [
+const ROUTES: [&str; 31] = [
     "/health",
     "/ready",
     "/metrics",
@@ -42,6 +43,8 @@ const ROUTES: [&str; 29] = [
     "/api/v1/admin/collections/{}/restore",
     "/api/v1/admin/dlq",
     "/api/v1/admin/dlq/retry-all",
+    "/api/v1/aliases",
+    "/api/v1/collections/{}/aliases",
     // The route label of akidb_http_requests_total uses the template itself.
     "/api/v1/collections/{name}/search",
     "/api/v1/collections/{name}",

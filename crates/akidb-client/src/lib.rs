@@ -552,6 +552,37 @@ impl Client {
         )
         .await
     }
+
+    /// `POST /api/v1/aliases {"actions":[…]}`: all actions or none.
+    pub async fn update_aliases(&self, actions: &[akidb_core::AliasAction]) -> Result<()> {
+        self.call::<Value>(
+            Method::POST,
+            &["api", "v1", "aliases"],
+            Some(json!({ "actions": actions })),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `GET /api/v1/aliases`, sorted by alias.
+    pub async fn list_aliases(&self) -> Result<Vec<akidb_core::AliasInfo>> {
+        self.aliases_at(&["api", "v1", "aliases"]).await
+    }
+
+    /// `GET /api/v1/collections/{name}/aliases`.
+    pub async fn collection_aliases(&self, name: &str) -> Result<Vec<akidb_core::AliasInfo>> {
+        self.aliases_at(&["api", "v1", "collections", name, "aliases"])
+            .await
+    }
+
+    async fn aliases_at(&self, segments: &[&str]) -> Result<Vec<akidb_core::AliasInfo>> {
+        #[derive(Deserialize)]
+        struct L {
+            aliases: Vec<akidb_core::AliasInfo>,
+        }
+        let l: L = self.call(Method::GET, segments, None).await?;
+        Ok(l.aliases)
+    }
 }
 
 fn id_segment(id: &PointId) -> String {

@@ -24,6 +24,9 @@ pub struct CollectionConfig {
     /// Per-collection overrides of the server's tier policy.
     #[serde(default, skip_serializing_if = "TierOverrides::is_empty")]
     pub tier: TierOverrides,
+    /// The full-text (BM25) index on one payload key, if any; set at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_index: Option<crate::text::TextIndexConfig>,
 }
 
 /// Which graph implementation backs a collection's sealed segments.
@@ -147,6 +150,7 @@ impl CollectionConfig {
             metric,
             index: IndexParams::default(),
             tier: TierOverrides::default(),
+            text_index: None,
         }
     }
 
@@ -189,6 +193,9 @@ impl CollectionConfig {
             .flatten()
         {
             parse_duration(d)?;
+        }
+        if let Some(t) = &self.text_index {
+            t.validate()?;
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::point::json_type;
+use crate::text::TextIndexConfig;
 use crate::{Error, Payload, PointId, Result};
 
 /// A boolean combination of conditions. An empty filter matches everything.
@@ -60,6 +61,17 @@ pub enum Condition {
     IsEmpty(String),
     /// A nested filter.
     Nested(Box<Filter>),
+    /// `{"text":{"key":k,"query":"…"}}`: the text at `key` contains every word of `query`
+    /// (full-text match, words as the collection's text index analyses them).
+    Text {
+        /// Dotted payload path; must be the collection's text index key.
+        key: String,
+        /// The words, at least one.
+        query: String,
+        /// How words are found: the collection's text index settings once the engine
+        /// has bound the filter to a collection (`None` = `word` tokenizer, lowercase).
+        analyzer: Option<Box<TextIndexConfig>>,
+    },
 }
 
 /// Numeric bounds of a range condition.
@@ -250,6 +262,35 @@ impl Condition {
                 _ => Err(bad("'match' takes exactly one of 'value' or 'any'")),
             };
         }
+        if let Some(t) = obj.get("text") {
+            only_keys(obj, &["text"], "text condition")?;
+            let t = t
+                .as_object()
+                .ok_or_else(|| bad("'text' must be an object {\"key\": …, \"query\": …}"))?;
+            only_keys(t, &["key", "query"], "text")?;
+            let key = key_of(t)?;
+            let query = match t.get("query") {
+                Some(Value::String(q)) => q.clone(),
+                Some(other) => {
+                    return Err(bad(format!(
+                        "text.query must be a string, got {}",
+                        json_type(other)
+                    )))
+                }
+                None => return Err(bad("text condition lacks 'query'")),
+            };
+            if TextIndexConfig::new(key.as_str())
+                .tokenize(&query)
+                .is_empty()
+            {
+                return Err(bad("text.query has no words"));
+            }
+            return Ok(Condition::Text {
+                key,
+                query,
+                analyzer: None,
+            });
+        }
         if let Some(r) = obj.get("range") {
             only_keys(obj, &["key", "range"], "range condition")?;
             let key = key_of(obj)?;
@@ -279,7 +320,7 @@ impl Condition {
             return Ok(Condition::Range { key, range });
         }
         Err(bad(format!(
-            "unrecognised condition {value}: expected match, range, has_id, is_null, is_empty or a nested filter"
+            "unrecognised condition {value}: expected match, range, has_id, is_null, is_empty, text or a nested filter"
         )))
     }
 
@@ -308,6 +349,7 @@ impl Condition {
             }
             Condition::IsNull(key) => json!({"is_null": {"key": key}}),
             Condition::IsEmpty(key) => json!({"is_empty": {"key": key}}),
+            Condition::Text { key, query, .. } => json!({"text": {"key": key, "query": query}}),
             // `{}` is not a condition: an empty nested filter keeps one (empty) clause so
             // that the output parses again (found by the `filter_parse` fuzz target).
             Condition::Nested(f) if f.is_empty() => json!({"must": []}),
@@ -331,7 +373,49 @@ impl Condition {
             Condition::IsNull(key) => values_at(payload, key).iter().any(|v| v.is_null()),
             Condition::IsEmpty(key) => values_at(payload, key).iter().all(|v| v.is_null()),
             Condition::Nested(f) => f.matches(id, payload),
+            Condition::Text {
+                key,
+                query,
+                analyzer,
+            } => {
+                let default;
+                let a = match analyzer {
+                    Some(a) => a.as_ref(),
+                    None => {
+                        default = TextIndexConfig::new(key.as_str());
+                        &default
+                    }
+                };
+                let mut words = Vec::new();
+                for v in values_at(payload, key) {
+                    if let Value::String(s) = v {
+                        a.tokenize_into(s, &mut words);
+                    }
+                }
+                let words: std::collections::HashSet<String> = words.into_iter().collect();
+                a.query_terms(query).iter().all(|t| words.contains(t))
+            }
         }
+    }
+}
+
+impl Filter {
+    /// Every `text` condition, nested ones included (to check or bind them).
+    pub fn text_conditions_mut(&mut self) -> Vec<&mut Condition> {
+        let mut out = Vec::new();
+        for c in self
+            .must
+            .iter_mut()
+            .chain(self.should.iter_mut())
+            .chain(self.must_not.iter_mut())
+        {
+            match c {
+                Condition::Nested(f) => out.extend(f.text_conditions_mut()),
+                Condition::Text { .. } => out.push(c),
+                _ => {}
+            }
+        }
+        out
     }
 }
 
@@ -466,6 +550,33 @@ mod tests {
             assert_eq!(e.code(), "invalid_filter");
             assert!(e.message().contains(needle), "{v}: {}", e.message());
         }
+    }
+
+    #[test]
+    fn text_condition_matches_every_word() {
+        let doc = p(json!({"text":"The Quick brown fox","tags":["lazy dog"]}));
+        let id = PointId::Num(1);
+        assert!(
+            f(json!({"must":[{"text":{"key":"text","query":"quick FOX"}}]})).matches(&id, &doc)
+        );
+        assert!(
+            !f(json!({"must":[{"text":{"key":"text","query":"quick cat"}}]})).matches(&id, &doc)
+        );
+        assert!(f(json!({"must":[{"text":{"key":"tags","query":"dog"}}]})).matches(&id, &doc));
+        assert!(!f(json!({"must":[{"text":{"key":"missing","query":"dog"}}]})).matches(&id, &doc));
+        for bad in [
+            json!({"must":[{"text":{"key":"text","query":" ,. "}}]}),
+            json!({"must":[{"text":{"key":"text"}}]}),
+            json!({"must":[{"text":{"key":"text","query":1}}]}),
+            json!({"must":[{"text":{"query":"a"}}]}),
+        ] {
+            assert_eq!(
+                Filter::from_json(&bad).unwrap_err().code(),
+                "invalid_filter"
+            );
+        }
+        let parsed = f(json!({"must":[{"text":{"key":"text","query":"quick fox"}}]}));
+        assert_eq!(Filter::from_json(&parsed.to_json()).unwrap(), parsed);
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct CollectionInfo {
     /// Health: green, yellow or damaged.
     #[serde(default)]
     pub status: CollectionStatus,
+    /// The full-text index settings, when the collection has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_index: Option<crate::text::TextIndexConfig>,
     /// Why the collection is damaged (only then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

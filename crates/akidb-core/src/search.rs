@@ -11,8 +11,8 @@ pub const DEFAULT_MAX_K: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
-    /// The query vector.
-    #[serde(deserialize_with = "crate::point::deserialize_vector")]
+    /// The query vector (empty when `query` asks for a text-only search).
+    #[serde(default, deserialize_with = "crate::point::deserialize_vector")]
     pub vector: Vec<f32>,
     /// Number of hits wanted (default 10).
     #[serde(default = "default_k")]
@@ -32,6 +32,61 @@ pub struct SearchRequest {
     /// Include each hit's stored vector (default false).
     #[serde(default)]
     pub with_vector: bool,
+    /// A full-text (BM25) or hybrid query instead of the plain vector search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<SearchQuery>,
+}
+
+/// `"query"` of a search: BM25 alone, or BM25 fused with a vector search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SearchQuery {
+    /// `{"text":{"key":…,"query":"…"}}`: rank by BM25 over the collection's text index.
+    Text(TextQuery),
+    /// `{"hybrid":{"vector":[…],"text":"…","fusion":"rrf"}}`: fuse the vector and BM25 rankings.
+    Hybrid(HybridQuery),
+}
+
+/// A BM25 query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextQuery {
+    /// The text index key (default: the collection's); another key is `unknown_text_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The query words (at least one).
+    pub query: String,
+}
+
+/// How a hybrid search combines its two rankings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fusion {
+    /// Reciprocal rank fusion: `Σ 1 / (60 + rank)` over the two lists.
+    #[default]
+    Rrf,
+    /// `alpha · vector + (1 − alpha) · bm25`, each score min-max normalised over its list.
+    Weighted,
+}
+
+/// A hybrid query: vector similarity and BM25, fused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HybridQuery {
+    /// The query vector.
+    #[serde(deserialize_with = "crate::point::deserialize_vector")]
+    pub vector: Vec<f32>,
+    /// The query text.
+    pub text: String,
+    /// The text index key (default: the collection's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// `rrf` (default) or `weighted`.
+    #[serde(default)]
+    pub fusion: Fusion,
+    /// Weight of the vector side for `weighted`, 0..=1 (default 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f32>,
 }
 
 fn default_k() -> usize {
@@ -52,6 +107,7 @@ impl SearchRequest {
             exact: false,
             with_payload: true,
             with_vector: false,
+            query: None,
         }
     }
 }
@@ -97,6 +153,10 @@ pub struct ScrollRequest {
     pub with_payload: bool,
     /// Include vectors.
     pub with_vector: bool,
+    /// Order by a payload key instead of by id (points without the key are left out).
+    pub order_by: Option<crate::OrderBy>,
+    /// The cursor of an ordered scroll (`next_order_offset` of the previous page).
+    pub order_offset: Option<crate::OrderCursor>,
 }
 
 /// A scroll page: points in id order, and the cursor of the next page (None at the end).
@@ -106,6 +166,8 @@ pub struct ScrollPage {
     pub points: Vec<Record>,
     /// The last id returned when more points follow, else None.
     pub next_offset: Option<PointId>,
+    /// With `order_by`: the `(value, id)` of the last point when more follow, else None.
+    pub next_order_offset: Option<crate::OrderCursor>,
 }
 
 /// Which points a payload update (or delete) applies to.

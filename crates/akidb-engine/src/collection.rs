@@ -11,6 +11,7 @@ use akidb_core::{
     CollectionConfig, Error, Filter, Hit, PayloadUpdate, Point, PointId, PointSelector, Record,
     Result, ScrollPage, ScrollRequest, SearchRequest,
 };
+use akidb_core::{Fusion, SearchQuery};
 use akidb_index::{build_index, Bitset};
 use akidb_storage::{Wal, WalOptions};
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -294,6 +295,7 @@ impl Live {
 
     /// Deletes every point matching `filter` (logged as the resolved ids).
     pub(crate) fn delete_by_filter(&self, filter: &Filter) -> Result<usize> {
+        let filter = &self.bind_filter(filter)?;
         let ids = self.state.read().matching_ids(filter);
         if ids.is_empty() {
             return Ok(0);
@@ -325,12 +327,74 @@ impl Live {
                 format!("limit must be 1..={max} (limits.max_k), got {}", req.limit),
             ));
         }
+        if req.order_by.is_some() && req.offset.is_some() {
+            return Err(Error::invalid(
+                "invalid_offset",
+                "with order_by, the cursor is the (value, id) next_offset of an ordered page",
+            ));
+        }
+        if req.order_by.is_none() && req.order_offset.is_some() {
+            return Err(Error::invalid(
+                "invalid_offset",
+                "a (value, id) cursor continues an ordered scroll: send order_by with it",
+            ));
+        }
+        if req.filter.as_ref().is_some_and(has_text) {
+            let mut req = req.clone();
+            req.filter = req.filter.map(|f| self.bind_filter(&f)).transpose()?;
+            return Ok(self.state.read().scroll(&req));
+        }
         Ok(self.state.read().scroll(req))
     }
 
     /// Number of live points matching `filter`, always counted exactly.
     pub(crate) fn count(&self, filter: Option<&Filter>) -> usize {
         self.state.read().count(filter)
+    }
+
+    /// [`Live::count`] for a filter that may hold `text` conditions (checked and bound to
+    /// the collection's text index first).
+    pub(crate) fn count_checked(&self, filter: Option<&Filter>) -> Result<usize> {
+        match filter.filter(|f| has_text(f)) {
+            Some(f) => Ok(self.count(Some(&self.bind_filter(f)?))),
+            None => Ok(self.count(filter)),
+        }
+    }
+
+    /// A copy of `filter` whose `text` conditions carry the collection's text analysis;
+    /// `text_index_missing` without a text index, `unknown_text_key` for another key.
+    pub(crate) fn bind_filter(&self, filter: &Filter) -> Result<Filter> {
+        let mut f = filter.clone();
+        for c in f.text_conditions_mut() {
+            if let akidb_core::Condition::Text { key, analyzer, .. } = c {
+                let cfg = self.text_config(Some(key))?;
+                *analyzer = Some(Box::new(cfg.clone()));
+            }
+        }
+        Ok(f)
+    }
+
+    /// The collection's text index settings, checking a requested key against them.
+    fn text_config(&self, key: Option<&str>) -> Result<&akidb_core::TextIndexConfig> {
+        let Some(cfg) = &self.config.text_index else {
+            return Err(Error::invalid(
+                "text_index_missing",
+                format!(
+                    "collection '{}' has no text index: create it with \"text_index\":{{\"key\":…}}",
+                    self.config.name
+                ),
+            ));
+        };
+        match key {
+            Some(k) if k != cfg.key => Err(Error::invalid(
+                "unknown_text_key",
+                format!(
+                    "'{k}' is not a text-indexed key of collection '{}' (its text index is on '{}')",
+                    self.config.name, cfg.key
+                ),
+            )),
+            _ => Ok(cfg),
+        }
     }
 
     /// Durably changes the payloads of the selected points; returns how many existed.
@@ -369,7 +433,13 @@ impl Live {
                         .cloned()
                         .collect()
                 }
-                PointSelector::Filter(f) => st.matching_ids(f),
+                PointSelector::Filter(f) => {
+                    let f = match has_text(f) {
+                        true => std::borrow::Cow::Owned(self.bind_filter(f)?),
+                        false => std::borrow::Cow::Borrowed(f),
+                    };
+                    st.matching_ids(&f)
+                }
             };
             if let PayloadChange::Merge(_) = &change {
                 for id in &ids {
@@ -417,6 +487,17 @@ impl Live {
                 ));
             }
         }
+        let bound = match req.filter.as_ref().filter(|f| has_text(f)) {
+            Some(f) => Some(self.bind_filter(f)?),
+            None => None,
+        };
+        let filter = bound
+            .as_ref()
+            .or(req.filter.as_ref())
+            .filter(|f| !f.is_empty());
+        if let Some(q) = &req.query {
+            return self.search_text(req, q, filter);
+        }
         validate_vector(&req.vector, self.config.dimension)?;
         let query = self.config.metric.prepare(&req.vector).ok_or_else(|| {
             Error::invalid(
@@ -424,7 +505,6 @@ impl Live {
                 "a zero query vector has no direction under the cosine metric",
             )
         })?;
-        let filter = req.filter.as_ref().filter(|f| !f.is_empty());
         let q = Query {
             vector: &query,
             k: req.k,
@@ -435,6 +515,94 @@ impl Live {
             with_vector: req.with_vector,
         };
         Ok(self.state.read().search(&q))
+    }
+
+    /// A BM25 or hybrid search (`req.query`); `filter` is already bound.
+    fn search_text(
+        &self,
+        req: &SearchRequest,
+        query: &SearchQuery,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Hit>> {
+        if !req.vector.is_empty() {
+            return Err(Error::invalid(
+                "invalid_request",
+                "with \"query\", the vector goes inside query.hybrid, not beside it",
+            ));
+        }
+        let (key, text) = match query {
+            SearchQuery::Text(t) => (t.key.as_deref(), t.query.as_str()),
+            SearchQuery::Hybrid(h) => (h.key.as_deref(), h.text.as_str()),
+        };
+        let cfg = self.text_config(key)?;
+        let terms = cfg.query_terms(text);
+        if terms.is_empty() {
+            return Err(Error::invalid(
+                "invalid_text_query",
+                format!("the query text {text:?} has no words"),
+            ));
+        }
+        let (with_payload, with_vector) = (req.with_payload, req.with_vector);
+        let h = match query {
+            SearchQuery::Text(_) => {
+                let st = self.state.read();
+                let hits = st.text_search(cfg, terms, req.k, filter);
+                return Ok(hits
+                    .into_iter()
+                    .map(|(id, score, loc)| st.hit_at(id, score, loc, with_payload, with_vector))
+                    .collect());
+            }
+            SearchQuery::Hybrid(h) => h,
+        };
+        let alpha = h.alpha.unwrap_or(0.5);
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(Error::invalid(
+                "invalid_request",
+                format!("hybrid alpha must be 0..=1, got {alpha}"),
+            ));
+        }
+        validate_vector(&h.vector, self.config.dimension)?;
+        let vector = self.config.metric.prepare(&h.vector).ok_or_else(|| {
+            Error::invalid(
+                "invalid_vector",
+                "a zero query vector has no direction under the cosine metric",
+            )
+        })?;
+        // Each side ranks a deeper list than k, so that a point good on both sides but
+        // top-k on neither can still win.
+        let depth = req
+            .k
+            .max(HYBRID_MIN_DEPTH)
+            .min(self.shared.cfg.max_k.max(req.k));
+        let q = Query {
+            vector: &vector,
+            k: depth,
+            ef: req.ef.unwrap_or(self.config.index.ef_search).max(depth),
+            filter,
+            exact: req.exact,
+            with_payload: false,
+            with_vector: false,
+        };
+        let st = self.state.read();
+        let dense = st.search(&q);
+        let sparse = st.text_search(cfg, terms, depth, filter);
+        // Dense scores: higher is better, except l2 (a distance).
+        let sign = if self.config.metric == akidb_core::Metric::L2 {
+            -1.0
+        } else {
+            1.0
+        };
+        let dense: Vec<(PointId, f32)> =
+            dense.into_iter().map(|h| (h.id, sign * h.score)).collect();
+        let sparse: Vec<(PointId, f32)> = sparse.into_iter().map(|(id, s, _)| (id, s)).collect();
+        let fused = fuse(&dense, &sparse, h.fusion, alpha, req.k);
+        Ok(fused
+            .into_iter()
+            .filter_map(|(id, score)| {
+                let loc = *st.locs.get(&id)?;
+                Some(st.hit_at(id, score, loc, with_payload, with_vector))
+            })
+            .collect())
     }
 
     /// Builds the graph of sealed segment `seg` (no lock held while building).
@@ -449,6 +617,10 @@ impl Live {
         let started = Instant::now();
         let index = build_index(&self.config.index, data.vectors.clone());
         let index: Arc<dyn akidb_index::AnnIndex> = Arc::from(index);
+        // Build the segment's text index here too, off the search path.
+        if let Some(t) = &self.config.text_index {
+            data.rows.text_index(t);
+        }
         let mut st = self.state.write();
         if let Some(s) = st.sealed.get_mut(&seg) {
             // A payload update replaces the rows copy-on-write but keeps the vectors: the
@@ -498,6 +670,9 @@ impl Live {
                 .collect::<Vec<_>>();
             (before, picked, from_mutable)
         };
+        // Compaction only changes memory: a crash at any of its points recovers from the
+        // snapshot and WAL, which still hold every row it was merging.
+        akidb_storage::crash::point("compact.after_pick");
         if let Some(seg) = from_mutable {
             if !picked.iter().any(|(id, _, _)| *id == seg) {
                 self.queue_index(seg);
@@ -543,6 +718,7 @@ impl Live {
             let vectors = Arc::new(akidb_index::Vectors::new(dim, metric, vecs));
             chunks.push((SegmentData::new(ids, payloads, vectors), locs));
         }
+        akidb_storage::crash::point("compact.after_copy");
         // 3. Swap under the write lock, re-checking rows changed since step 1.
         let mut new_ids = Vec::new();
         let report = {
@@ -587,6 +763,7 @@ impl Live {
                 live_points: st.live() as u64,
             }
         };
+        akidb_storage::crash::point("compact.after_swap");
         for id in new_ids {
             self.queue_index(id);
         }
@@ -619,6 +796,60 @@ impl Live {
             st.applied_lsn,
         )
     }
+}
+
+/// Least depth of each ranking a hybrid search fuses.
+const HYBRID_MIN_DEPTH: usize = 100;
+
+/// Reciprocal rank fusion constant (`1 / (RRF_K + rank)`, rank from 1).
+const RRF_K: f32 = 60.0;
+
+/// True when `f` holds a `text` condition somewhere.
+fn has_text(f: &Filter) -> bool {
+    f.must
+        .iter()
+        .chain(&f.should)
+        .chain(&f.must_not)
+        .any(|c| match c {
+            akidb_core::Condition::Text { .. } => true,
+            akidb_core::Condition::Nested(n) => has_text(n),
+            _ => false,
+        })
+}
+
+/// Fuses two rankings (best first, higher score better) into the top `k`, ties by id.
+///
+/// `rrf`: `Σ 1/(60 + rank)`. `weighted`: `alpha · dense + (1 − alpha) · sparse`, each
+/// side's scores min-max normalised to 0..=1 over its list (absent = 0).
+pub(crate) fn fuse(
+    dense: &[(PointId, f32)],
+    sparse: &[(PointId, f32)],
+    fusion: Fusion,
+    alpha: f32,
+    k: usize,
+) -> Vec<(PointId, f32)> {
+    let mut acc: HashMap<&PointId, f32> = HashMap::new();
+    for (list, weight) in [(dense, alpha), (sparse, 1.0 - alpha)] {
+        match fusion {
+            Fusion::Rrf => {
+                for (rank, (id, _)) in list.iter().enumerate() {
+                    *acc.entry(id).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
+                }
+            }
+            Fusion::Weighted => {
+                let lo = list.iter().map(|x| x.1).fold(f32::INFINITY, f32::min);
+                let hi = list.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
+                for (id, s) in list {
+                    let norm = if hi > lo { (s - lo) / (hi - lo) } else { 1.0 };
+                    *acc.entry(id).or_default() += weight * norm;
+                }
+            }
+        }
+    }
+    let mut out: Vec<(PointId, f32)> = acc.into_iter().map(|(id, s)| (id.clone(), s)).collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out.truncate(k);
+    out
 }
 
 /// The newest complete local snapshot and the LSN its name carries.
@@ -688,5 +919,41 @@ pub(crate) fn worker(rx: crossbeam_channel::Receiver<Job>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod fusion_tests {
+    use super::*;
+
+    fn list(v: &[(u64, f32)]) -> Vec<(PointId, f32)> {
+        v.iter().map(|&(i, s)| (PointId::Num(i), s)).collect()
+    }
+
+    #[test]
+    fn rrf_and_weighted_fusion() {
+        let dense = list(&[(1, 0.9), (2, 0.8), (3, 0.1)]);
+        let sparse = list(&[(3, 7.0), (2, 5.0), (4, 1.0)]);
+        // RRF: 2 is second on both sides (2/62) and beats 1 and 3 (1/61 + 0, 1/61 + 1/63).
+        let f = fuse(&dense, &sparse, Fusion::Rrf, 0.5, 4);
+        let ids: Vec<_> = f.iter().map(|x| x.0.clone()).collect();
+        assert_eq!(
+            ids,
+            list(&[(3, 0.), (2, 0.), (1, 0.), (4, 0.)])
+                .into_iter()
+                .map(|x| x.0)
+                .collect::<Vec<_>>()
+        );
+        assert!((f[0].1 - (1.0 / 61.0 + 1.0 / 63.0)).abs() < 1e-6);
+        assert!((f[1].1 - 2.0 / 62.0).abs() < 1e-6);
+        // Weighted: min-max per list; alpha 1 is the dense order alone.
+        let f = fuse(&dense, &sparse, Fusion::Weighted, 1.0, 2);
+        assert_eq!(f[0].0, PointId::Num(1));
+        assert!((f[0].1 - 1.0).abs() < 1e-6);
+        let f = fuse(&dense, &sparse, Fusion::Weighted, 0.0, 1);
+        assert_eq!(f[0].0, PointId::Num(3));
+        // Equal scores: ties by id.
+        let f = fuse(&list(&[(5, 1.0)]), &list(&[(4, 1.0)]), Fusion::Rrf, 0.5, 2);
+        assert_eq!(f[0].0, PointId::Num(4));
     }
 }

@@ -52,32 +52,3 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
 }
 
 pub(crate) use akidb_core::time::rfc3339;
-
-/// Crash simulation: `check(step)` fails at the chosen pass through `step`, leaving the
-/// files exactly as a crash there would (the caller then drops the database).
-#[derive(Default)]
-pub(crate) struct CrashPoints(parking_lot::Mutex<Option<(&'static str, usize)>>);
-
-impl CrashPoints {
-    /// Fails the pass through `step` after `skip` passes have succeeded.
-    #[cfg(test)]
-    pub(crate) fn arm(&self, step: &'static str, skip: usize) {
-        *self.0.lock() = Some((step, skip));
-    }
-
-    /// `Err` when this pass through `step` is the armed one.
-    pub(crate) fn check(&self, step: &'static str) -> Result<()> {
-        let mut armed = self.0.lock();
-        match armed.as_mut() {
-            Some((s, 0)) if *s == step => {
-                *armed = None;
-                Err(Error::internal(format!("simulated crash at {step}")))
-            }
-            Some((s, n)) if *s == step => {
-                *n -= 1;
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-}

@@ -28,6 +28,7 @@
 //! db.shutdown().unwrap();
 //! ```
 
+mod alias;
 mod collection;
 mod config;
 mod fsutil;
@@ -39,6 +40,7 @@ mod tier;
 mod types;
 
 pub use akidb_storage::WalSync;
+pub use alias::MAX_ALIAS_ACTIONS;
 pub use config::{EngineConfig, TierPolicy};
 pub use types::{
     CollectionInfo, CollectionStats, CollectionStatus, CompactionReport, EngineStats, SnapshotInfo,
@@ -78,8 +80,6 @@ pub(crate) struct Shared {
     pub dlq: DeadLetterQueue,
     /// Runs object-store futures from blocking code.
     rt: Rt,
-    /// Crash simulation for the durability tests of tier moves.
-    pub crashes: fsutil::CrashPoints,
 }
 
 enum Rt {
@@ -145,6 +145,8 @@ struct Inner {
     shared: Arc<Shared>,
     tier_stop: Mutex<Option<Sender<()>>>,
     collections: RwLock<BTreeMap<String, Arc<Entry>>>,
+    /// Alias → collection name (`alias.rs`); changed under `catalog_lock`.
+    aliases: RwLock<alias::AliasMap>,
     catalog_lock: Mutex<()>,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -384,7 +386,6 @@ impl Database {
             breaker,
             dlq,
             rt,
-            crashes: Default::default(),
         });
         let mut workers = Vec::new();
         for (name, rx) in [("akidb-indexer", index_rx), ("akidb-maintenance", maint_rx)] {
@@ -399,6 +400,7 @@ impl Database {
             shared: shared.clone(),
             tier_stop: Mutex::new(Some(tier_stop_tx)),
             collections: RwLock::new(BTreeMap::new()),
+            aliases: RwLock::new(alias::AliasMap::new()),
             catalog_lock: Mutex::new(()),
             workers: Mutex::new(workers),
         });
@@ -425,6 +427,13 @@ impl Database {
                 .write()
                 .insert(entry.config.name.clone(), entry);
         }
+        let mut aliases = alias::load(&inner.shared.cfg)?;
+        let collections = inner.collections.read();
+        if alias::prune(&mut aliases, |n| collections.contains_key(n)) {
+            alias::save(&inner.shared.cfg, &aliases)?;
+        }
+        drop(collections);
+        *inner.aliases.write() = aliases;
         let weak = Arc::downgrade(&inner);
         let interval = inner
             .shared
@@ -452,11 +461,13 @@ impl Database {
         &self.inner.shared.cfg
     }
 
+    /// The catalog entry of `name`, an alias resolved to its collection.
     fn entry(&self, name: &str) -> Result<Arc<Entry>> {
+        let resolved = self.resolve(name);
         self.inner
             .collections
             .read()
-            .get(name)
+            .get(resolved.as_ref())
             .cloned()
             .ok_or_else(|| Error::collection_not_found(name))
     }
@@ -498,6 +509,7 @@ impl Database {
             tier: entry.meta.lock().tier,
             status,
             reason,
+            text_index: entry.config.text_index.clone(),
         }
     }
 
@@ -508,6 +520,7 @@ impl Database {
         if self.inner.collections.read().contains_key(&config.name) {
             return Err(Error::collection_exists(&config.name));
         }
+        alias::check_collection_name(&self.inner.aliases.read(), &config.name)?;
         let root = collections_dir(&self.inner.shared.cfg);
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -578,8 +591,8 @@ impl Database {
         Ok(self.entry(name)?.config.clone())
     }
 
-    /// Deletes a collection, its files, its objects in the object store and its
-    /// dead-letter entries.
+    /// Deletes a collection, its aliases, its files, its objects in the object store and
+    /// its dead-letter entries. `name` must be the collection's own name, not an alias.
     pub fn drop_collection(&self, name: &str) -> Result<()> {
         self.drop_local(name)?;
         tier::delete_remote(&self.inner.shared, name);
@@ -589,6 +602,12 @@ impl Database {
     /// Deletes a collection's local files only.
     fn drop_local(&self, name: &str) -> Result<()> {
         let _guard = self.inner.catalog_lock.lock();
+        if !self.inner.collections.read().contains_key(name) {
+            return Err(Error::collection_not_found(name));
+        }
+        // Aliases go first: a crash after this leaves a collection without its aliases,
+        // never an alias to a dropped collection (open prunes those anyway).
+        self.remove_aliases_of(name)?;
         let entry = self
             .inner
             .collections
@@ -644,7 +663,7 @@ impl Database {
 
     /// Number of live points matching `filter` (all of them for None); always exact.
     pub fn count(&self, name: &str, filter: Option<&Filter>) -> Result<u64> {
-        Ok(self.hot(name)?.count(filter) as u64)
+        Ok(self.hot(name)?.count_checked(filter)? as u64)
     }
 
     /// Durably changes the payloads of the selected points (a filter is resolved to ids when

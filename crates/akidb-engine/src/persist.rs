@@ -345,6 +345,7 @@ pub(crate) fn snapshot(live: &Live) -> Result<SnapshotInfo> {
                 fs::create_dir_all(&gdir)
                     .map_err(|e| Error::io(format!("create {}", gdir.display()), &e))?;
                 index.save(&gdir)?;
+                akidb_storage::crash::point("snapshot.write.after_graph");
                 for off in 0..data.len() {
                     w.push(
                         &data.ids()[off],
@@ -405,6 +406,8 @@ pub(crate) fn snapshot(live: &Live) -> Result<SnapshotInfo> {
             if let Err(e) = fs::remove_dir_all(old) {
                 tracing::warn!(snapshot = %old.display(), error = %e, "could not remove an old snapshot");
             }
+            // Oldest first, and never the newest: recovery only reads the newest valid one.
+            akidb_storage::crash::point("snapshot.retention.after_remove");
         }
     }
     let upload = if live.shared.cfg.object_store.is_some() {

@@ -8,11 +8,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use akidb_core::{Filter, Hit, Metric, Payload, Point, PointId, Record, ScrollPage, ScrollRequest};
-use akidb_index::{
-    exact_search, exact_search_offsets, search_filtered, AnnIndex, Bitset, Neighbor, PayloadIndex,
-    Vectors,
+use akidb_core::{
+    Filter, Hit, Metric, Payload, Point, PointId, Record, ScrollPage, ScrollRequest,
+    TextIndexConfig,
 };
+use akidb_index::{
+    exact_search, exact_search_offsets, search_filtered, AnnIndex, Bitset, Bm25, Neighbor,
+    PayloadIndex, TextIndex, Vectors,
+};
+use parking_lot::RwLock;
 
 use crate::record::{Op, PayloadChange, PreparedPoint};
 
@@ -81,6 +85,9 @@ pub(crate) struct Mutable {
     pub payloads: Vec<Payload>,
     pub dead: Vec<bool>,
     pub dead_count: usize,
+    /// The full-text index of these rows: built by the first text search, then kept up
+    /// to date by every write to the segment, and handed to the sealed segment on seal.
+    pub text: RwLock<Option<TextIndex>>,
 }
 
 impl Mutable {
@@ -92,6 +99,7 @@ impl Mutable {
             payloads: Vec::new(),
             dead: Vec::new(),
             dead_count: 0,
+            text: RwLock::new(None),
         }
     }
 
@@ -208,6 +216,9 @@ impl State {
             self.kill(old);
         }
         let off = self.mutable.len() as u32;
+        if let Some(t) = self.mutable.text.get_mut() {
+            t.add(off, &p.payload);
+        }
         self.mutable.vectors.extend_from_slice(&p.vector);
         self.mutable.ids.push(p.id.clone());
         self.mutable.payloads.push(p.payload);
@@ -275,7 +286,15 @@ impl State {
             };
             n += 1;
             if loc.seg == self.mutable.seg_id {
-                change.apply_to(&mut self.mutable.payloads[loc.off as usize]);
+                let payload = &mut self.mutable.payloads[loc.off as usize];
+                let text = self.mutable.text.get_mut();
+                if let Some(t) = text.as_mut() {
+                    t.remove(loc.off, payload);
+                }
+                change.apply_to(payload);
+                if let Some(t) = text.as_mut() {
+                    t.add(loc.off, payload);
+                }
             } else {
                 per_seg.entry(loc.seg).or_default().push(loc.off);
             }
@@ -315,6 +334,9 @@ impl State {
             m.payloads,
             Arc::new(Vectors::new(self.dim, self.metric, m.vectors)),
         ));
+        if let Some(t) = m.text.into_inner() {
+            data.rows.set_text_index(Arc::new(t));
+        }
         self.sealed.insert(m.seg_id, Sealed::new(data, dead));
         Some(m.seg_id)
     }
@@ -395,6 +417,9 @@ impl State {
     /// Pages are cut by id, so across pages no id comes twice, and a point that lived
     /// through the whole scan is on exactly one page.
     pub(crate) fn scroll(&self, req: &ScrollRequest) -> ScrollPage {
+        if let Some(order) = &req.order_by {
+            return self.scroll_ordered(req, order);
+        }
         let filter = req.filter.as_ref().filter(|f| !f.is_empty());
         // A max-heap of the `limit + 1` smallest ids seen (one more tells if a page follows).
         let keep = req.limit.saturating_add(1);
@@ -441,6 +466,69 @@ impl State {
         ScrollPage {
             points,
             next_offset,
+            next_order_offset: None,
+        }
+    }
+
+    /// One page of a scroll ordered by a payload key: the `limit` first live points after
+    /// `req.order_offset` in `(value, id)` order that have a value at the key and match
+    /// the filter. Pages are cut by `(value, id)`, so a point whose value does not change
+    /// during the scan is on exactly one page.
+    fn scroll_ordered(&self, req: &ScrollRequest, order: &akidb_core::OrderBy) -> ScrollPage {
+        let filter = req.filter.as_ref().filter(|f| !f.is_empty());
+        let keep = req.limit.saturating_add(1);
+        let cmp = |a: &(akidb_core::OrderValue, &PointId, Loc),
+                   b: &(akidb_core::OrderValue, &PointId, Loc)| {
+            order.compare((&a.0, a.1), (&b.0, b.1))
+        };
+        let mut rows: Vec<(akidb_core::OrderValue, &PointId, Loc)> = Vec::new();
+        for (id, loc) in &self.locs {
+            let payload = self.row(*loc).1;
+            let Some(value) = order.value_of(payload) else {
+                continue;
+            };
+            if let Some(c) = &req.order_offset {
+                if order.compare((&value, id), (&c.value, &c.id)).is_le() {
+                    continue;
+                }
+            }
+            if let Some(f) = filter {
+                if !f.matches(id, payload) {
+                    continue;
+                }
+            }
+            rows.push((value, id, *loc));
+            // Bounded memory: keep the `keep` first whenever the buffer doubles.
+            if rows.len() >= keep.saturating_mul(2).max(1024) {
+                top_k_by(&mut rows, keep, cmp);
+            }
+        }
+        top_k_by(&mut rows, keep, cmp);
+        let more = rows.len() > req.limit;
+        rows.truncate(req.limit);
+        let next_order_offset = if more {
+            rows.last().map(|(value, id, _)| akidb_core::OrderCursor {
+                value: value.clone(),
+                id: (*id).clone(),
+            })
+        } else {
+            None
+        };
+        let points = rows
+            .into_iter()
+            .map(|(_, id, loc)| {
+                let (vector, payload) = self.row(loc);
+                Record {
+                    id: id.clone(),
+                    payload: req.with_payload.then(|| payload.clone()),
+                    vector: req.with_vector.then(|| vector.to_vec()),
+                }
+            })
+            .collect();
+        ScrollPage {
+            points,
+            next_offset: None,
+            next_order_offset,
         }
     }
 
@@ -450,8 +538,13 @@ impl State {
             return self.live();
         };
         let m = &self.mutable;
+        let pre = self.mutable_prefilter(filter);
         let mut n = (0..m.len())
-            .filter(|&off| !m.dead[off] && filter.matches(&m.ids[off], &m.payloads[off]))
+            .filter(|&off| {
+                !m.dead[off]
+                    && pre.as_ref().is_none_or(|b| b.get(off))
+                    && filter.matches(&m.ids[off], &m.payloads[off])
+            })
             .count();
         for s in self.sealed.values() {
             if s.live() == 0 {
@@ -467,8 +560,12 @@ impl State {
     /// Live ids matching `filter`.
     pub(crate) fn matching_ids(&self, filter: &Filter) -> Vec<PointId> {
         let mut out = Vec::new();
+        let pre = self.mutable_prefilter(filter);
         for (off, id) in self.mutable.ids.iter().enumerate() {
-            if !self.mutable.dead[off] && filter.matches(id, &self.mutable.payloads[off]) {
+            if !self.mutable.dead[off]
+                && pre.as_ref().is_none_or(|b| b.get(off))
+                && filter.matches(id, &self.mutable.payloads[off])
+            {
                 out.push(id.clone());
             }
         }
@@ -486,13 +583,16 @@ impl State {
         // Mutable segment: always exact.
         {
             let m = &self.mutable;
+            let pre = q.filter.and_then(|f| self.mutable_prefilter(f));
             let mut local: Vec<(f32, u32)> = Vec::new();
             for off in 0..m.len() {
                 if m.dead[off] {
                     continue;
                 }
                 if let Some(f) = q.filter {
-                    if !f.matches(&m.ids[off], &m.payloads[off]) {
+                    if pre.as_ref().is_some_and(|b| !b.get(off))
+                        || !f.matches(&m.ids[off], &m.payloads[off])
+                    {
                         continue;
                     }
                 }
@@ -540,6 +640,138 @@ impl State {
                 }
             })
             .collect()
+    }
+}
+
+impl State {
+    /// BM25 top-k over every segment for the distinct query `terms`, best first (ties by
+    /// id), with collection-wide statistics over live rows; only rows passing `filter`.
+    /// Returns `(id, score, location)`.
+    pub(crate) fn text_search(
+        &self,
+        config: &TextIndexConfig,
+        terms: Vec<String>,
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Vec<(PointId, f32, Loc)> {
+        let m = &self.mutable;
+        self.ensure_mutable_text(config);
+        let mtext = m.text.read();
+        let Some(mtext) = mtext.as_ref() else {
+            return Vec::new();
+        };
+        let sealed: Vec<(u64, &Sealed, Arc<TextIndex>)> = self
+            .sealed
+            .iter()
+            .filter(|(_, s)| s.live() > 0)
+            .map(|(&id, s)| (id, s, s.data.rows.text_index(config)))
+            .collect();
+        // Collection-wide statistics, tombstones left out.
+        let mdead = |o: u32| m.dead.get(o as usize).copied().unwrap_or(true);
+        let (mut docs, mut total) = mtext.live_stats(
+            m.dead
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| **d)
+                .map(|(o, _)| o as u32),
+        );
+        let mut df: Vec<u64> = terms.iter().map(|t| mtext.df(t, mdead)).collect();
+        for (_, s, t) in &sealed {
+            let (d, l) = t.live_stats(s.dead.iter_ones().map(|o| o as u32));
+            docs += d;
+            total += l;
+            for (i, term) in terms.iter().enumerate() {
+                df[i] += t.df(term, |o| s.dead.get(o as usize));
+            }
+        }
+        let bm25 = Bm25::new(terms, docs, total, &df);
+        let mut cands: Vec<(f32, Loc)> = Vec::new();
+        let scored = mtext.score(&bm25, |o| {
+            !mdead(o)
+                && filter.is_none_or(|f| f.matches(&m.ids[o as usize], &m.payloads[o as usize]))
+        });
+        let loc = |seg: u64, off: u32| Loc { seg, off };
+        cands.extend(scored.into_iter().map(|(o, sc)| (sc, loc(m.seg_id, o))));
+        for (seg, s, t) in &sealed {
+            let scored = match filter {
+                Some(f) => {
+                    let mut ok = s.data.rows.evaluate(f);
+                    ok.and_not(&s.dead);
+                    t.score(&bm25, |o| ok.get(o as usize))
+                }
+                None => t.score(&bm25, |o| !s.dead.get(o as usize)),
+            };
+            cands.extend(scored.into_iter().map(|(o, sc)| (sc, loc(*seg, o))));
+        }
+        top_k_by(&mut cands, k, |a, b| {
+            b.0.total_cmp(&a.0).then_with(|| {
+                self.row_id(a.1.seg, a.1.off)
+                    .cmp(self.row_id(b.1.seg, b.1.off))
+            })
+        });
+        cands
+            .into_iter()
+            .map(|(sc, l)| (self.row_id(l.seg, l.off).clone(), sc, l))
+            .collect()
+    }
+
+    /// Builds the mutable segment's text index for `config` unless it is there already.
+    fn ensure_mutable_text(&self, config: &TextIndexConfig) {
+        let m = &self.mutable;
+        let stale = m.text.read().as_ref().is_none_or(|t| t.config() != config);
+        if stale {
+            let mut g = m.text.write();
+            if g.as_ref().is_none_or(|t| t.config() != config) {
+                *g = Some(TextIndex::build(config, &m.payloads));
+            }
+        }
+    }
+
+    /// Rows of the mutable segment that can pass `filter` as far as its top-level `must`
+    /// text conditions tell (from the segment's text index), or None when it has none;
+    /// a necessary condition only, so callers still evaluate the filter on these rows.
+    fn mutable_prefilter(&self, filter: &Filter) -> Option<Bitset> {
+        let m = &self.mutable;
+        let mut out: Option<Bitset> = None;
+        for c in &filter.must {
+            if let akidb_core::Condition::Text {
+                key,
+                query,
+                analyzer: Some(a),
+            } = c
+            {
+                if &a.key != key {
+                    continue;
+                }
+                self.ensure_mutable_text(a);
+                let g = m.text.read();
+                let Some(t) = g.as_ref() else { continue };
+                let b = t.matching_all(&a.query_terms(query), m.len());
+                match &mut out {
+                    Some(o) => o.and(&b),
+                    None => out = Some(b),
+                }
+            }
+        }
+        out
+    }
+
+    /// A hit for the row at `loc`, with the parts asked for.
+    pub(crate) fn hit_at(
+        &self,
+        id: PointId,
+        score: f32,
+        loc: Loc,
+        with_payload: bool,
+        with_vector: bool,
+    ) -> Hit {
+        let (vector, payload) = self.row(loc);
+        Hit {
+            id,
+            score,
+            payload: with_payload.then(|| payload.clone()),
+            vector: with_vector.then(|| vector.to_vec()),
+        }
     }
 }
 

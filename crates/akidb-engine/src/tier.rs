@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use akidb_core::config::parse_duration;
 use akidb_core::{Error, Result, Tier};
+use akidb_storage::crash;
 use akidb_storage::{download_dir, verify_snapshot, ObjectStore};
 
 use crate::collection::Live;
@@ -57,6 +58,11 @@ pub(crate) fn upload_snapshot_or_queue(
     for rel in files {
         let key = format!("{}/{id}/{rel}", remote_prefix(name));
         let path = snap_dir.join(&rel);
+        let is_manifest = rel == manifest;
+        if is_manifest {
+            // Every other object is in the store; without the manifest they are never trusted.
+            crash::point("upload.before_manifest");
+        }
         let res = if first_err.is_none() {
             shared.block_on(store.put_file(&key, &path))
         } else {
@@ -70,6 +76,11 @@ pub(crate) fn upload_snapshot_or_queue(
             }
             first_err.get_or_insert(e);
         }
+        crash::point(if is_manifest {
+            "upload.after_manifest"
+        } else {
+            "upload.after_object"
+        });
     }
     match first_err {
         Some(e) => Err(e),
@@ -179,9 +190,11 @@ pub(crate) fn prune_remote(shared: &crate::Shared, name: &str) -> usize {
         // The manifest first: a snapshot without one is never chosen for a download.
         let mut keys = snap.keys.clone();
         keys.sort_by_key(|k| !k.ends_with(akidb_storage::snapshot::MANIFEST_FILE));
-        let res: Result<()> = keys
-            .iter()
-            .try_for_each(|k| shared.block_on(store.delete(k)));
+        let res: Result<()> = keys.iter().try_for_each(|k| {
+            shared.block_on(store.delete(k))?;
+            crash::point("upload.prune.after_delete");
+            Ok(())
+        });
         match res {
             Ok(()) => removed += 1,
             Err(e) => {
@@ -257,6 +270,8 @@ impl Database {
         let opened = (|| {
             if from == Tier::Cold {
                 self.download_latest(entry)?;
+                // Still recorded cold: the next open removes the downloaded files.
+                crash::point("thaw.after_download");
             }
             Live::open(
                 entry.config.clone(),
@@ -277,7 +292,9 @@ impl Database {
         };
         // "hot" is durable before any write can reach the WAL: the next open removes the
         // local files of a collection still recorded cold.
+        crash::point("thaw.after_open");
         self.record_tier(entry, Tier::Hot)?;
+        crash::point("thaw.after_record_hot");
         *entry.live.write() = Some(live.clone());
         self.announce(entry, from, Tier::Hot, started);
         Ok(live)
@@ -347,6 +364,8 @@ impl Database {
             *entry.live.write() = Some(live);
             return Err(e);
         }
+        // Still recorded hot: the next open replays the WAL over the new snapshot.
+        crash::point("evict.after_snapshot");
         // Requests that got the collection before the eviction still finish against it;
         // their writes are in the WAL, which stays on local disk in the warm tier. One that
         // outlasts the timeout keeps the collection hot: a later load would open a second
@@ -433,11 +452,10 @@ impl Database {
             upload_snapshot(&self.inner.shared, name, newest)?;
         }
         self.verify_remote(store.as_ref(), name, &id, newest)?;
-        let crashes = &self.inner.shared.crashes;
-        crashes.check("freeze")?;
+        crash::point("freeze.after_upload");
         // The object store holds everything: record "cold" durably before removing anything.
         self.record_tier(entry, Tier::Cold)?;
-        crashes.check("freeze")?;
+        crash::point("freeze.after_record_cold");
         // From here a failure only leaves files that the next open removes.
         for sub in ["snapshots", "wal"] {
             let d = entry.dir.join(sub);
@@ -450,7 +468,11 @@ impl Database {
             }) {
                 tracing::warn!(dir = %d.display(), error = %e, "local files of a cold collection not removed; the next open removes them");
             }
-            crashes.check("freeze")?;
+            crash::point(if sub == "wal" {
+                "freeze.after_remove_wal"
+            } else {
+                "freeze.after_remove_snapshots"
+            });
             fsutil::mkdirs(&d)?;
         }
         fsutil::fsync_dir(&entry.dir)?;
@@ -641,6 +663,8 @@ impl Database {
         snapshot_id: &str,
         verify_integrity: bool,
     ) -> Result<CollectionInfo> {
+        let resolved = self.resolve(name);
+        let name = resolved.as_ref();
         let entry = match self.entry(name) {
             Ok(entry) => entry,
             Err(e) if e.code() == "collection_not_found" => {
@@ -727,6 +751,7 @@ impl Database {
                 }
                 _ => return Err(snapshot_not_found(&name, &id)),
             }
+            crash::point("repair.after_fetch");
             let manifest = verify_snapshot(&target).map_err(|e| refused(&name, &id, &e))?;
             // An unreadable config.json was replaced by a stand-in: take the snapshot's.
             let config = match crate::read_config(&entry.dir) {
@@ -775,6 +800,7 @@ impl Database {
             let _ = fs::remove_dir_all(&fresh);
             return Err(Error::collection_not_found(&name));
         }
+        crash::point("repair.before_swap");
         swap_in(&root, &fresh, &entry.dir)?;
         let points = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let live = Live::open(
@@ -859,6 +885,8 @@ impl Database {
                 )));
             }
             self.create_collection(manifest.collection.clone())?;
+            // A crash here leaves the new collection empty; restoring again fills it.
+            crash::point("restore.missing.after_create");
             let entry = self.entry(name)?;
             self.restore_from(&entry, &source, &id, false)
                 .inspect_err(|_| {
@@ -910,6 +938,8 @@ impl Database {
     /// configured, the complete ones there (listing works for a collection that exists
     /// only in the object store, e.g. after the data dir was lost).
     pub fn list_snapshots(&self, name: &str) -> Result<Vec<SnapshotInfo>> {
+        let resolved = self.resolve(name);
+        let name = resolved.as_ref();
         let (mut out, known) = match self.entry(name) {
             Ok(entry) => (persist::list_snapshots(&entry.dir), true),
             Err(e)
@@ -1014,6 +1044,8 @@ impl Database {
             recovered.loaded,
             recovered.unindexed,
         );
+        // Only in memory so far: a crash here restarts from the pre-restore files.
+        crash::point("restore.swap.before_snapshot");
         if let Err(e) = persist::snapshot(&live) {
             // Not durable: go back to what is on disk (the pre-restore state).
             drop(live);
@@ -1026,6 +1058,7 @@ impl Database {
             *entry.live.write() = Some(old);
             return Err(e);
         }
+        crash::point("restore.swap.after_snapshot");
         *entry.live.write() = Some(live);
         entry.meta.lock().tier = Tier::Hot;
         tracing::info!(collection = %name, snapshot = %id, "collection restored");
@@ -1049,7 +1082,9 @@ fn swap_in(root: &Path, fresh: &Path, dir: &Path) -> Result<()> {
     let old = root.join(format!(".damaged-{name}-{nanos}"));
     fs::rename(dir, &old).map_err(|e| Error::io(format!("rename {}", dir.display()), &e))?;
     // A crash here leaves only `fresh`, which the next open moves into place.
+    crash::point("repair.swap.after_move_old");
     fs::rename(fresh, dir).map_err(|e| Error::io(format!("rename {}", fresh.display()), &e))?;
+    crash::point("repair.swap.after_move_new");
     fsutil::fsync_dir(root)?;
     if let Err(e) = fs::remove_dir_all(&old) {
         tracing::warn!(dir = %old.display(), error = %e, "could not remove the damaged files; they are removed on the next open");
@@ -1128,74 +1163,4 @@ fn refused(name: &str, id: &str, e: &Error) -> Error {
         e.code(),
         format!("snapshot '{id}' of '{name}' refused: {}", e.message()),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use akidb_core::{CollectionConfig, Metric, Point, PointId};
-
-    fn pt(i: u64) -> Point {
-        Point::new(i, vec![i as f32, 1.0, (i % 7) as f32], Default::default())
-    }
-
-    /// A crash after every durable step of warm → cold leaves either the warm copy or a
-    /// recorded cold one: each acknowledged point is there after the restart.
-    #[test]
-    fn freeze_survives_a_crash_at_every_step() {
-        let mut completed = false;
-        for skip in 0.. {
-            let dir = tempfile::tempdir().unwrap();
-            // One WAL file per record: a snapshot trims the WAL, so it is the only copy.
-            let mut cfg = crate::EngineConfig::new(dir.path());
-            cfg.wal_segment_bytes = 1;
-            let db = Database::open_with(cfg.clone()).unwrap();
-            db.create_collection(CollectionConfig::new("c", 3, Metric::L2))
-                .unwrap();
-            db.upsert("c", (0..40).map(pt).collect()).unwrap();
-            db.demote("c", Tier::Warm).unwrap();
-            // Acknowledged after the eviction: only in the warm tier's WAL.
-            db.upsert("c", vec![pt(99)]).unwrap();
-            db.demote("c", Tier::Warm).unwrap();
-            db.inner.shared.crashes.arm("freeze", skip);
-            let res = db.demote("c", Tier::Cold);
-            let crashed = res
-                .as_ref()
-                .is_err_and(|e| e.message().contains("simulated crash"));
-            assert!(res.is_ok() || crashed, "step {skip}: {res:?}");
-            // The process dies here: nothing else runs.
-            drop(db);
-
-            let db = Database::open_with(cfg).unwrap();
-            let tier = db.tier("c").unwrap().tier;
-            assert!(
-                matches!(tier, Tier::Warm | Tier::Cold),
-                "step {skip}: {tier:?}"
-            );
-            if tier == Tier::Cold {
-                let coll = dir.path().join("collections/c");
-                for sub in ["snapshots", "wal"] {
-                    assert_eq!(
-                        fs::read_dir(coll.join(sub)).unwrap().count(),
-                        0,
-                        "step {skip}: leftover {sub} of a cold collection"
-                    );
-                }
-            }
-            assert_eq!(db.collection("c").unwrap().points, 41, "step {skip}");
-            for i in (0..40).chain([99]) {
-                assert_eq!(
-                    db.get("c", &PointId::Num(i)).unwrap(),
-                    pt(i),
-                    "step {skip} ({tier:?}): point {i}"
-                );
-            }
-            if !crashed {
-                completed = true;
-                assert!(skip >= 4, "freeze has four crash points, passed {skip}");
-                break;
-            }
-        }
-        assert!(completed);
-    }
 }

@@ -53,6 +53,8 @@ fn scroll_req(offset: Option<PointId>, limit: usize) -> ScrollRequest {
         offset,
         with_payload: false,
         with_vector: false,
+        order_by: None,
+        order_offset: None,
     }
 }
 

@@ -2,7 +2,8 @@
 //! exact [`FlatIndex`], AkiDB's own HNSW ([`HnswIndex`], the default), an adapter
 //! over the `hnsw_rs` crate ([`HnswRsIndex`], the reference), the payload index
 //! that turns a [`Filter`](akidb_core::Filter) into a [`Bitset`], and the filter
-//! planner ([`plan_filtered`]) that picks an exact scan or a filtered graph walk.
+//! planner ([`plan_filtered`]) that picks an exact scan or a filtered graph walk, and
+//! the full-text index with BM25 scoring ([`TextIndex`], module [`text`]).
 //!
 //! Offsets are the row numbers of a segment (`0..len`); the engine maps them to ids.
 
@@ -14,6 +15,7 @@ mod hnsw_rs_index;
 mod payload;
 mod persist;
 mod planner;
+pub mod text;
 mod vectors;
 
 pub use bitset::Bitset;
@@ -22,6 +24,7 @@ pub use hnsw::{HnswConfig, HnswIndex, HNSW_FILE};
 pub use hnsw_rs_index::{HnswRsIndex, HNSW_RS_DIR};
 pub use payload::PayloadIndex;
 pub use planner::{exact_scan_limit, plan_filtered, search_filtered, Plan, WALK_COST_PER_SCAN_ROW};
+pub use text::{Bm25, TextIndex};
 pub use vectors::Vectors;
 
 use akidb_core::{IndexKind, IndexParams, Result};

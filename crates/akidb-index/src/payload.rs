@@ -4,7 +4,9 @@
 //!
 //! Conditions without an index (`range`, `is_null`, `is_empty`, numbers that are
 //! not exact integers) fall back to [`Condition::matches`] per point, so the
-//! result always equals `Filter::matches` row by row.
+//! result always equals `Filter::matches` row by row. A `text` condition bound to
+//! the collection's text index settings is answered from the segment's
+//! [`TextIndex`] (built lazily like the inverted lists, or handed in by the engine).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +16,8 @@ use akidb_core::{Condition, Filter, Payload, PointId};
 use parking_lot::RwLock;
 use serde_json::Value;
 
-use crate::Bitset;
+use crate::{Bitset, TextIndex};
+use akidb_core::TextIndexConfig;
 
 /// Largest integer magnitude where JSON number equality is exact in f64.
 const EXACT_INT: f64 = 9_007_199_254_740_992.0;
@@ -64,6 +67,7 @@ pub struct PayloadIndex {
     payloads: Vec<Payload>,
     keys: RwLock<HashMap<String, Arc<KeyIndex>>>,
     id_map: RwLock<Option<Arc<HashMap<PointId, u32>>>>,
+    text: RwLock<Option<Arc<TextIndex>>>,
 }
 
 impl PayloadIndex {
@@ -79,7 +83,27 @@ impl PayloadIndex {
             payloads,
             keys: RwLock::new(HashMap::new()),
             id_map: RwLock::new(None),
+            text: RwLock::new(None),
         }
+    }
+
+    /// Installs a full-text index already built over these rows (the mutable segment's,
+    /// when it is sealed).
+    pub fn set_text_index(&self, index: Arc<TextIndex>) {
+        *self.text.write() = Some(index);
+    }
+
+    /// The full-text index of these rows for `config`, built on first use (and rebuilt
+    /// when asked for with other settings).
+    pub fn text_index(&self, config: &TextIndexConfig) -> Arc<TextIndex> {
+        if let Some(t) = self.text.read().as_ref() {
+            if t.config() == config {
+                return t.clone();
+            }
+        }
+        let t = Arc::new(TextIndex::build(config, &self.payloads));
+        *self.text.write() = Some(t.clone());
+        t
     }
 
     /// Number of rows.
@@ -218,6 +242,14 @@ impl PayloadIndex {
                 b
             }
             Condition::Nested(f) => self.evaluate(f),
+            Condition::Text {
+                key,
+                query,
+                analyzer: Some(a),
+            } if &a.key == key => {
+                let terms = a.query_terms(query);
+                self.text_index(a).matching_all(&terms, n)
+            }
             _ => self.scan(c),
         }
     }
@@ -248,6 +280,7 @@ impl PayloadIndex {
             })
             .sum();
         let ids = self.id_map.read().as_ref().map_or(0, |m| m.len() * 48);
-        lists + ids
+        let text = self.text.read().as_ref().map_or(0, |t| t.memory_bytes());
+        lists + ids + text
     }
 }

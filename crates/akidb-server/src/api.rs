@@ -117,6 +117,11 @@ pub struct CreateCollection {
     /// Tier policy overrides.
     #[serde(default)]
     pub tier: Option<TierOverridesBody>,
+    /// Full-text (BM25) index on one payload key:
+    /// `{"key":"text","tokenizer":"word","lowercase":true,"stemmer":"english"}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub text_index: Option<akidb_core::TextIndexConfig>,
 }
 
 impl CreateCollection {
@@ -143,6 +148,7 @@ impl CreateCollection {
                 warm_idle: tier.warm_idle,
                 pin: tier.pin,
             },
+            text_index: self.text_index,
         }
     }
 }
@@ -170,6 +176,10 @@ pub struct CollectionView {
     /// Why the collection is damaged (only then).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The full-text index settings (only when the collection has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub text_index: Option<akidb_core::TextIndexConfig>,
 }
 
 impl From<CollectionInfo> for CollectionView {
@@ -188,6 +198,7 @@ impl From<CollectionInfo> for CollectionView {
             tier: c.tier,
             status: c.status,
             reason: c.reason,
+            text_index: c.text_index,
         }
     }
 }
@@ -353,9 +364,14 @@ pub struct DeleteAnswer {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchBody {
-    /// Query vector.
-    #[serde(deserialize_with = "akidb_core::point::deserialize_vector")]
+    /// Query vector (required unless `query` is given).
+    #[serde(default, deserialize_with = "akidb_core::point::deserialize_vector")]
     pub vector: Vec<f32>,
+    /// Full-text or hybrid query instead of `vector`: `{"text":{"key","query"}}` (BM25) or
+    /// `{"hybrid":{"vector":[…],"text":"…","fusion":"rrf"|"weighted","alpha":0.5}}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub query: Option<akidb_core::SearchQuery>,
     /// Hits wanted, 1..=limits.max_k (default 10).
     #[serde(default)]
     pub k: Option<u64>,
@@ -399,6 +415,7 @@ impl SearchBody {
             exact: self.exact,
             with_payload: self.with_payload.unwrap_or(true),
             with_vector: self.with_vector,
+            query: self.query,
         })
     }
 }
@@ -719,10 +736,16 @@ pub struct ScrollBody {
     /// Points per page, 1..=limits.max_k (default 10).
     #[serde(default)]
     pub limit: Option<u64>,
-    /// The cursor: `next_offset` of the previous page (absent or null = from the start).
+    /// The cursor: `next_offset` of the previous page (absent or null = from the start); a
+    /// point id, or with `order_by` the object `{"value":…,"id":…}`.
     #[serde(default)]
-    #[schema(value_type = Option<PointIdSchema>)]
+    #[schema(value_type = Option<Object>)]
     pub offset: Option<Value>,
+    /// Order by a payload key: `"key"` or `{"key":"page","direction":"asc"|"desc"}`
+    /// (points without a number or string at the key are left out).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub order_by: Option<Value>,
     /// Include payloads (default true).
     #[serde(default)]
     pub with_payload: Option<bool>,
@@ -735,9 +758,14 @@ impl ScrollBody {
     /// Checks `limit` (as `k`: 1..=max_k, `invalid_limit`), the cursor and the filter.
     pub fn into_request(self, max_k: usize) -> Result<akidb_core::ScrollRequest, ApiError> {
         let limit = self.limit.unwrap_or(10);
-        let offset = match &self.offset {
+        let order_by = match &self.order_by {
             None | Some(Value::Null) => None,
-            Some(v) => Some(parse_cursor(v)?),
+            Some(v) => Some(akidb_core::OrderBy::from_json(v)?),
+        };
+        let (offset, order_offset) = match (&self.offset, &order_by) {
+            (None | Some(Value::Null), _) => (None, None),
+            (Some(v), None) => (Some(parse_cursor(v)?), None),
+            (Some(v), Some(_)) => (None, Some(akidb_core::OrderCursor::from_json(v)?)),
         };
         Ok(akidb_core::ScrollRequest {
             filter: optional_filter(self.filter.as_ref())?,
@@ -745,6 +773,8 @@ impl ScrollBody {
             offset,
             with_payload: self.with_payload.unwrap_or(true),
             with_vector: self.with_vector,
+            order_by,
+            order_offset,
         })
     }
 }
@@ -785,9 +815,25 @@ fn optional_filter(v: Option<&Value>) -> Result<Option<Filter>, ApiError> {
 pub struct ScrollAnswer {
     /// Points in id order (integers before strings).
     pub points: Vec<RecordView>,
-    /// Cursor for the next page (the last id returned), null when no point follows.
-    #[schema(value_type = Option<PointIdSchema>)]
-    pub next_offset: Option<PointId>,
+    /// Cursor for the next page, null when no point follows: the last id returned, or with
+    /// `order_by` `{"value":…,"id":…}` of the last point.
+    #[schema(value_type = Option<Object>)]
+    pub next_offset: Option<Value>,
+}
+
+impl ScrollAnswer {
+    /// The answer for one engine page.
+    pub fn from_page(page: akidb_core::ScrollPage) -> Self {
+        let next_offset = match (&page.next_offset, &page.next_order_offset) {
+            (_, Some(c)) => Some(c.to_json()),
+            (Some(id), None) => Some(id.to_json()),
+            (None, None) => None,
+        };
+        Self {
+            points: page.points.into_iter().map(Into::into).collect(),
+            next_offset,
+        }
+    }
 }
 
 /// `POST …/points/count` body.
@@ -890,4 +936,46 @@ pub fn selector(
 pub struct UpdatedAnswer {
     /// Points that existed and were updated.
     pub updated: u64,
+}
+
+/// `POST /api/v1/aliases` body: actions applied in order, all together or not at all.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AliasActionsBody {
+    /// `{"create":{"alias","collection"}}`, `{"delete":{"alias"}}` or
+    /// `{"rename":{"old_alias","new_alias"}}` objects (1..=1000).
+    #[schema(value_type = Vec<Object>)]
+    pub actions: Vec<akidb_core::AliasAction>,
+}
+
+/// `POST /api/v1/aliases` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AliasesUpdated {
+    /// Always true: a failed request changes nothing and answers an error.
+    pub applied: bool,
+}
+
+/// One alias.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AliasView {
+    /// The alias.
+    pub alias: String,
+    /// The collection it resolves to.
+    pub collection: String,
+}
+
+impl From<akidb_core::AliasInfo> for AliasView {
+    fn from(a: akidb_core::AliasInfo) -> Self {
+        Self {
+            alias: a.alias,
+            collection: a.collection,
+        }
+    }
+}
+
+/// `GET /api/v1/aliases` and `GET /api/v1/collections/{name}/aliases` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AliasList {
+    /// Aliases sorted by alias.
+    pub aliases: Vec<AliasView>,
 }

@@ -14,7 +14,7 @@ use crate::auth::{self, Access};
 use crate::error::ApiError;
 use crate::state::{parse_demote_target, Shared};
 
-/// Implements the three services over shared state.
+/// Implements the four services (collections, points, admin, aliases) over shared state.
 #[derive(Clone)]
 pub struct GrpcApi {
     state: Shared,
@@ -151,6 +151,10 @@ fn collection_to(c: CollectionInfo) -> pb::Collection {
         tier: c.tier.as_str().to_string(),
         status: c.status.as_str().to_string(),
         reason: c.reason.unwrap_or_default(),
+        text_index_json: c
+            .text_index
+            .map(|t| serde_json::to_string(&t).unwrap_or_default())
+            .unwrap_or_default(),
     }
 }
 
@@ -187,7 +191,21 @@ fn search_from(r: pb::SearchRequest, state: &Shared) -> Result<SearchRequest, Ap
         exact: r.exact,
         with_payload: r.with_payload.unwrap_or(true),
         with_vector: r.with_vector,
+        query: json_field(&r.query_json, "query_json")?,
     })
+}
+
+/// Parses an optional JSON-text field ("" = absent) as `T`, `invalid_json` on error.
+fn json_field<T: serde::de::DeserializeOwned>(
+    text: &str,
+    field: &str,
+) -> Result<Option<T>, ApiError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("{field}: {e}")))
 }
 
 fn hits_to(hits: Vec<akidb_core::Hit>) -> pb::SearchResponse {
@@ -238,6 +256,7 @@ impl pb::collections_server::Collections for GrpcApi {
                         ..d
                     },
                     tier: Default::default(),
+                    text_index: json_field(&r.text_index_json, "text_index_json")?,
                 };
                 Ok(collection_to(state.create_collection(config).await?))
             },
@@ -483,17 +502,37 @@ impl pb::points_server::Points for GrpcApi {
                     ApiError::bad_request("invalid_offset", format!("offset: {}", e.message))
                 })?),
             };
+            let order_by = r
+                .order_by
+                .map(|o| {
+                    let direction = match o.direction.as_str() {
+                        "" => akidb_core::Direction::Asc,
+                        d => akidb_core::Direction::parse(d)?,
+                    };
+                    akidb_core::OrderBy::new(o.key, direction)
+                })
+                .transpose()?;
+            let order_offset = match json_value(&r.order_offset_json, "order_offset_json")? {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(akidb_core::OrderCursor::from_json(&v)?),
+            };
             let req = akidb_core::ScrollRequest {
                 filter: filter_from(&r.filter_json)?,
                 limit,
                 offset,
                 with_payload: r.with_payload.unwrap_or(true),
                 with_vector: r.with_vector,
+                order_by,
+                order_offset,
             };
             let page = state.scroll(r.collection, req).await?;
             Ok(pb::ScrollResponse {
                 points: records_to(page.points),
                 next_offset: page.next_offset.as_ref().map(id_to),
+                next_order_offset_json: page
+                    .next_order_offset
+                    .as_ref()
+                    .map(|c| c.to_json().to_string()),
             })
         })
         .await
@@ -770,6 +809,89 @@ impl pb::admin_server::Admin for GrpcApi {
                     state.dlq_retry_all().await?,
                 ))
             },
+        )
+        .await
+    }
+}
+
+fn alias_action_from(a: pb::AliasAction) -> Result<akidb_core::AliasAction, ApiError> {
+    use pb::alias_action::Action;
+    match a.action {
+        Some(Action::Create(c)) => Ok(akidb_core::AliasAction::Create {
+            alias: c.alias,
+            collection: c.collection,
+        }),
+        Some(Action::Delete(d)) => Ok(akidb_core::AliasAction::Delete { alias: d.alias }),
+        Some(Action::Rename(r)) => Ok(akidb_core::AliasAction::Rename {
+            old_alias: r.old_alias,
+            new_alias: r.new_alias,
+        }),
+        None => Err(ApiError::bad_request(
+            "invalid_request",
+            "an alias action needs one of create, delete or rename",
+        )),
+    }
+}
+
+fn aliases_to(list: Vec<akidb_core::AliasInfo>) -> pb::ListAliasesResponse {
+    pb::ListAliasesResponse {
+        aliases: list
+            .into_iter()
+            .map(|a| pb::Alias {
+                alias: a.alias,
+                collection: a.collection,
+            })
+            .collect(),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::aliases_server::Aliases for GrpcApi {
+    async fn update(
+        &self,
+        request: Request<pb::UpdateAliasesRequest>,
+    ) -> Result<Response<pb::UpdateAliasesResponse>, Status> {
+        let state = self.state.clone();
+        self.call(
+            "Aliases",
+            "Update",
+            Access::Write,
+            request,
+            |r| async move {
+                let actions = r
+                    .actions
+                    .into_iter()
+                    .map(alias_action_from)
+                    .collect::<Result<Vec<_>, _>>()?;
+                state.update_aliases(actions).await?;
+                Ok(pb::UpdateAliasesResponse { applied: true })
+            },
+        )
+        .await
+    }
+
+    async fn list(
+        &self,
+        request: Request<pb::ListAliasesRequest>,
+    ) -> Result<Response<pb::ListAliasesResponse>, Status> {
+        let state = self.state.clone();
+        self.call("Aliases", "List", Access::Read, request, |_| async move {
+            Ok(aliases_to(state.list_aliases().await?))
+        })
+        .await
+    }
+
+    async fn list_for_collection(
+        &self,
+        request: Request<pb::CollectionName>,
+    ) -> Result<Response<pb::ListAliasesResponse>, Status> {
+        let state = self.state.clone();
+        self.call(
+            "Aliases",
+            "ListForCollection",
+            Access::Read,
+            request,
+            |r| async move { Ok(aliases_to(state.collection_aliases(r.name).await?)) },
         )
         .await
     }

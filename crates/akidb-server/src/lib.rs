@@ -13,6 +13,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod grpc;
 pub mod metrics;
@@ -234,7 +235,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .max_encoding_message_size(usize::MAX),
         )
         .add_service(
-            akidb_proto::v1::admin_server::AdminServer::new(api).max_decoding_message_size(max),
+            akidb_proto::v1::admin_server::AdminServer::new(api.clone())
+                .max_decoding_message_size(max),
+        )
+        .add_service(
+            akidb_proto::v1::aliases_server::AliasesServer::new(api).max_decoding_message_size(max),
         )
         .add_service(reflection);
     let grpc_task = match &tls {

@@ -75,7 +75,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         upsert_points, get_point, delete_point, delete_points, get_points, scroll_points,
         count_points, set_payload, overwrite_payload, delete_payload, search, search_batch,
         get_tier, promote, demote, pin, unpin, compact, snapshot, list_snapshots, restore,
-        list_dlq, retry_dlq
+        list_dlq, retry_dlq, update_aliases, list_aliases, collection_aliases
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -83,6 +83,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         (name = "collections", description = "Create, list, inspect and drop collections"),
         (name = "points", description = "Upsert, read, delete and search points"),
         (name = "admin", description = "Tiers, compaction, snapshots and the dead-letter queue"),
+        (name = "aliases", description = "Second names for collections, switched atomically"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]
@@ -165,12 +166,18 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/admin/collections/{name}/restore", post(restore))
         .route("/api/v1/admin/dlq", get(list_dlq))
         .route("/api/v1/admin/dlq/retry-all", post(retry_dlq))
+        .route("/api/v1/aliases", post(update_aliases).get(list_aliases))
+        .route(
+            "/api/v1/collections/{name}/aliases",
+            get(collection_aliases),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_route))
         .route("/api/v1/openapi.json", get(openapi))
+        .merge(crate::console::routes())
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -514,7 +521,7 @@ async fn get_points(
     params(("name" = String, Path, description = "collection name")),
     request_body = ScrollBody,
     responses((status = 200, body = ScrollAnswer),
-              (status = 400, description = "invalid_limit, invalid_offset, invalid_filter, invalid_json", body = ErrorBody),
+              (status = 400, description = "invalid_limit, invalid_offset, invalid_order_by, invalid_filter, invalid_json", body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn scroll_points(
     State(state): State<Shared>,
@@ -523,10 +530,7 @@ async fn scroll_points(
 ) -> Result<Json<ScrollAnswer>, ApiError> {
     let request = body.into_request(state.limits.max_k)?;
     let page = state.scroll(name, request).await?;
-    Ok(Json(ScrollAnswer {
-        points: page.points.into_iter().map(Into::into).collect(),
-        next_offset: page.next_offset,
-    }))
+    Ok(Json(ScrollAnswer::from_page(page)))
 }
 
 /// Counts the points matching a filter (always exactly, even with `exact: false`).
@@ -795,6 +799,45 @@ async fn retry_dlq(State(state): State<Shared>) -> Result<Json<DlqRetryView>, Ap
     Ok(Json(state.dlq_retry_all().await?.into()))
 }
 
+/// Applies alias actions (create, delete, rename) all together or not at all.
+#[utoipa::path(post, path = "/api/v1/aliases", tag = "aliases",
+    request_body = AliasActionsBody,
+    responses((status = 200, body = AliasesUpdated),
+              (status = 400, description = "invalid_alias_name, alias_chain, invalid_request, invalid_json", body = ErrorBody),
+              (status = 404, description = "collection_not_found, alias_not_found", body = ErrorBody),
+              (status = 409, description = "alias_already_exists, alias_conflict", body = ErrorBody)))]
+async fn update_aliases(
+    State(state): State<Shared>,
+    JsonBody(body): JsonBody<AliasActionsBody>,
+) -> Result<Json<AliasesUpdated>, ApiError> {
+    state.update_aliases(body.actions).await?;
+    Ok(Json(AliasesUpdated { applied: true }))
+}
+
+/// Lists every alias.
+#[utoipa::path(get, path = "/api/v1/aliases", tag = "aliases",
+    responses((status = 200, body = AliasList)))]
+async fn list_aliases(State(state): State<Shared>) -> Result<Json<AliasList>, ApiError> {
+    let list = state.list_aliases().await?;
+    Ok(Json(AliasList {
+        aliases: list.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Lists the aliases of one collection.
+#[utoipa::path(get, path = "/api/v1/collections/{name}/aliases", tag = "aliases",
+    params(("name" = String, Path, description = "collection name (or one of its aliases)")),
+    responses((status = 200, body = AliasList), (status = 404, body = ErrorBody)))]
+async fn collection_aliases(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<Json<AliasList>, ApiError> {
+    let list = state.collection_aliases(name).await?;
+    Ok(Json(AliasList {
+        aliases: list.into_iter().map(Into::into).collect(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -831,6 +874,8 @@ mod tests {
             "/api/v1/admin/collections/{name}/restore",
             "/api/v1/admin/dlq",
             "/api/v1/admin/dlq/retry-all",
+            "/api/v1/aliases",
+            "/api/v1/collections/{name}/aliases",
         ] {
             assert!(paths.contains_key(p), "openapi lacks {p}");
         }
@@ -883,5 +928,7 @@ mod tests {
             access_of(&Method::DELETE, "/api/v1/collections/a"),
             Access::Write
         );
+        assert_eq!(access_of(&Method::POST, "/api/v1/aliases"), Access::Write);
+        assert_eq!(access_of(&Method::GET, "/api/v1/aliases"), Access::Read);
     }
 }

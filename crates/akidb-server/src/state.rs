@@ -270,6 +270,27 @@ impl AppState {
     pub async fn dlq_retry_all(&self) -> Result<DlqRetryReport, ApiError> {
         self.run(|db| Ok(db.dlq_retry_all())).await
     }
+
+    /// Applies alias actions all together or not at all.
+    pub async fn update_aliases(
+        &self,
+        actions: Vec<akidb_core::AliasAction>,
+    ) -> Result<(), ApiError> {
+        self.run(move |db| db.update_aliases(&actions)).await
+    }
+
+    /// Every alias, sorted by alias.
+    pub async fn list_aliases(&self) -> Result<Vec<akidb_core::AliasInfo>, ApiError> {
+        self.run(|db| Ok(db.list_aliases())).await
+    }
+
+    /// The aliases of one collection (the name may itself be an alias).
+    pub async fn collection_aliases(
+        &self,
+        name: String,
+    ) -> Result<Vec<akidb_core::AliasInfo>, ApiError> {
+        self.run(move |db| db.collection_aliases(&name)).await
+    }
 }
 
 /// Parses a tier name for demotion.

@@ -371,6 +371,7 @@ async fn grpc_lifecycle_mirrors_rest() {
             dimension: 4,
             metric: "dot".into(),
             index: None,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -392,6 +393,7 @@ async fn grpc_lifecycle_mirrors_rest() {
             dimension: 4,
             metric: "dot".into(),
             index: None,
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -58,6 +58,17 @@ pub struct DeadLetterQueue {
 
 use akidb_core::time::now_rfc3339;
 
+/// True for the object key of a snapshot manifest.
+fn is_manifest_key(key: &str) -> bool {
+    manifest_dir(key).is_some()
+}
+
+/// The snapshot "directory" of a manifest key (`…/<id>` of `…/<id>/manifest.json`).
+fn manifest_dir(key: &str) -> Option<&str> {
+    key.strip_suffix(crate::snapshot::MANIFEST_FILE)?
+        .strip_suffix('/')
+}
+
 impl DeadLetterQueue {
     /// Opens (creating) the queue in `dir` and loads every entry. An unreadable entry file
     /// is renamed to `<name>.corrupt` with a warning rather than blocking start-up.
@@ -114,10 +125,12 @@ impl DeadLetterQueue {
         let bytes = serde_json::to_vec_pretty(entry)
             .map_err(|e| Error::internal(format!("encode DLQ entry: {e}")))?;
         write_file_synced(&tmp, &bytes)?;
+        crate::crash::point("dlq.append.after_tmp");
         std::fs::rename(&tmp, &path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             Error::io(format!("rename {}", path.display()), &e)
         })?;
+        crate::crash::point("dlq.append.after_rename");
         fsync_dir(&self.dir)
     }
 
@@ -206,9 +219,35 @@ impl DeadLetterQueue {
 
     /// Uploads each queued entry once; successes are removed, failures stay with
     /// `attempts + 1` and the new error. The report counts both honestly.
+    ///
+    /// A snapshot manifest marks a complete upload, so manifest entries go after every
+    /// other entry, and one is held back (counted as failed, attempts unchanged) while any
+    /// other object of its snapshot is still queued: the store never holds a manifest whose
+    /// files are missing, whatever the order the entries were queued in.
     pub async fn retry_all(&self, store: &dyn ObjectStore) -> DlqRetryReport {
         let mut report = DlqRetryReport::default();
-        for entry in self.list() {
+        let mut entries = self.list();
+        // Stable: oldest first within each group.
+        entries.sort_by_key(|e| is_manifest_key(&e.key));
+        for entry in entries {
+            if let Some(snapshot_dir) = manifest_dir(&entry.key) {
+                let inside = format!("{snapshot_dir}/");
+                let waiting = self
+                    .list()
+                    .into_iter()
+                    .find(|o| o.id != entry.id && o.key.starts_with(&inside));
+                if let Some(other) = waiting {
+                    report.failed += 1;
+                    report.errors.push((
+                        entry.id.clone(),
+                        format!(
+                            "manifest held back: {} of the same snapshot is still queued",
+                            other.key
+                        ),
+                    ));
+                    continue;
+                }
+            }
             let outcome = if entry.local_path.is_file() {
                 store.put_file(&entry.key, &entry.local_path).await
             } else {
@@ -219,16 +258,23 @@ impl DeadLetterQueue {
                 )))
             };
             match outcome {
-                Ok(()) => match self.remove(&entry.id) {
-                    Ok(_) => report.succeeded += 1,
-                    Err(e) => {
-                        report.failed += 1;
-                        report.errors.push((
-                            entry.id.clone(),
-                            format!("uploaded, but removing the entry failed: {e}"),
-                        ));
+                Ok(()) => {
+                    // A crash here keeps the entry: the next retry uploads the same bytes again.
+                    crate::crash::point("dlq.retry.after_upload");
+                    match self.remove(&entry.id) {
+                        Ok(_) => {
+                            crate::crash::point("dlq.retry.after_remove");
+                            report.succeeded += 1
+                        }
+                        Err(e) => {
+                            report.failed += 1;
+                            report.errors.push((
+                                entry.id.clone(),
+                                format!("uploaded, but removing the entry failed: {e}"),
+                            ));
+                        }
                     }
-                },
+                }
                 Err(e) => {
                     report.failed += 1;
                     let message = e.to_string();

@@ -1,7 +1,7 @@
 //! Storage layer of AkiDB: the write-ahead log ([`wal`]), the Parquet snapshot codec
 //! ([`snapshot`]), object stores — local filesystem and S3 ([`object_store`]) — the
 //! circuit breaker guarding them ([`breaker`]), and the dead-letter queue for uploads
-//! that could not be completed ([`dlq`]).
+//! that could not be completed ([`dlq`]), and the test-only crash points ([`crash`]).
 //!
 //! Everything is synchronous except the object-store side, which is async (tokio).
 //! The `testing` feature adds `testing::SeaweedFs`, a real S3 server (SeaweedFS) for tests.
@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod breaker;
+pub mod crash;
 pub mod dlq;
 pub mod object_store;
 #[cfg(feature = "s3")]

@@ -320,7 +320,14 @@ pub async fn upload_dir(store: &dyn ObjectStore, dir: &Path, prefix: &str) -> Re
     let mut keys = Vec::with_capacity(names.len());
     for name in names {
         let key = format!("{prefix}/{name}");
+        let manifest = name == crate::snapshot::MANIFEST_FILE;
+        if manifest {
+            crate::crash::point("upload_dir.before_manifest");
+        }
         store.put_file(&key, &dir.join(&name)).await?;
+        if !manifest {
+            crate::crash::point("upload_dir.after_object");
+        }
         keys.push(key);
     }
     Ok(keys)
@@ -349,6 +356,8 @@ pub async fn download_dir(store: &dyn ObjectStore, prefix: &str, dir: &Path) -> 
             let rel = &obj.key[prefix.len()..];
             validate_key(rel)?;
             store.get_to_file(&obj.key, &tmp.join(rel)).await?;
+            // A crash mid-download leaves only the `*.tmp-*` directory.
+            crate::crash::point("download.after_object");
         }
         let (tmp, dir, parent) = (tmp.clone(), dir.to_path_buf(), parent.clone());
         blocking(move || {

@@ -340,6 +340,9 @@ impl SnapshotWriter {
         file.sync_all()
             .map_err(|e| Error::io(format!("fsync {}", path.display()), &e))?;
         drop(file);
+        // Crash points up to the rename leave only a `*.tmp-*` directory, which recovery
+        // removes and never reads.
+        crate::crash::point("snapshot.write.after_points");
 
         let mut names = Vec::new();
         collect_files(&self.tmp_dir, "", &mut names)?;
@@ -359,6 +362,7 @@ impl SnapshotWriter {
                 sha256,
             });
         }
+        crate::crash::point("snapshot.write.after_files");
         let manifest = SnapshotManifest {
             format_version: SNAPSHOT_FORMAT_VERSION,
             collection: self.config.clone(),
@@ -373,6 +377,7 @@ impl SnapshotWriter {
         let manifest_path = self.tmp_dir.join(MANIFEST_FILE);
         write_file_synced(&manifest_path, &text)?;
         fsync_subdirs(&self.tmp_dir)?;
+        crate::crash::point("snapshot.write.after_manifest");
         fs::rename(&self.tmp_dir, &self.final_dir).map_err(|e| {
             Error::io(
                 format!(
@@ -384,7 +389,9 @@ impl SnapshotWriter {
             )
         })?;
         self.finished = true;
+        crate::crash::point("snapshot.write.after_rename");
         fsync_dir(self.final_dir.parent().unwrap_or(Path::new(".")))?;
+        crate::crash::point("snapshot.write.after_dir_sync");
         Ok(manifest)
     }
 }

@@ -683,6 +683,7 @@ impl Wal {
                 Error::io(format!("fsync WAL file {}", w.active.path.display()), &e)
             })?;
         }
+        crate::crash::point("wal.rotate.after_sync_old");
         let path = self.dir.join(segment_name(next_lsn));
         let file = OpenOptions::new()
             .create(true)
@@ -691,9 +692,12 @@ impl Wal {
             .read(true)
             .open(&path)
             .map_err(|e| Error::io(format!("create WAL file {}", path.display()), &e))?;
+        // An empty newest file is a valid WAL end: recovery continues at its name's LSN.
+        crate::crash::point("wal.rotate.after_create");
         if self.opts.sync == WalSync::Always {
             fsync_dir(&self.dir)?;
         }
+        crate::crash::point("wal.rotate.after_dir_sync");
         let old = std::mem::replace(
             &mut w.active,
             SegmentInfo {
@@ -817,6 +821,8 @@ impl Wal {
             }
             self.size.fetch_sub(seg.bytes, Ordering::Relaxed);
             removed += 1;
+            // Oldest first, so a crash here leaves a WAL without a gap after the snapshot.
+            crate::crash::point("wal.truncate.after_remove");
         }
         drop(w);
         if removed > 0 {

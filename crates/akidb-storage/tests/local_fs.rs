@@ -177,3 +177,52 @@ async fn dlq_persists_dedupes_and_drains() {
     assert!(!dlq.remove(&left[0].id).unwrap());
     assert_eq!(DeadLetterQueue::open(&dlq_dir).unwrap().len(), 0);
 }
+
+/// The manifest marks a complete snapshot upload: a retry must never upload it while a file
+/// of its snapshot is still missing from the store, even when its entry was queued first.
+#[tokio::test]
+async fn dlq_retries_a_manifest_only_after_the_files_of_its_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dlq = DeadLetterQueue::open(tmp.path().join("dlq")).unwrap();
+    let manifest = tmp.path().join("manifest.json");
+    let points = tmp.path().join("points.parquet");
+    let graph = tmp.path().join("graph.bin");
+    std::fs::write(&manifest, b"{}").unwrap();
+    std::fs::write(&graph, b"graph").unwrap();
+    let snap = "collections/c/snapshots/00000000000000000001-0000000000001";
+    // Queued first, so its id sorts before the others'.
+    dlq.push(&format!("{snap}/manifest.json"), &manifest, "down")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(3));
+    dlq.push(&format!("{snap}/seg-0/graph.bin"), &graph, "down")
+        .unwrap();
+    dlq.push(&format!("{snap}/points.parquet"), &points, "down")
+        .unwrap();
+    dlq.push("collections/d/snapshots/x/points.parquet", &graph, "down")
+        .unwrap();
+
+    let store = LocalFs::new(tmp.path().join("objects")).unwrap();
+    // points.parquet does not exist locally yet: its retry fails, so the manifest waits.
+    let report = dlq.retry_all(&store).await;
+    assert_eq!(report.succeeded, 2, "{report:?}");
+    assert_eq!(report.failed, 2, "{report:?}");
+    assert!(
+        store
+            .head(&format!("{snap}/manifest.json"))
+            .await
+            .unwrap()
+            .is_none(),
+        "manifest uploaded while points.parquet is missing"
+    );
+    assert_eq!(report.remaining, 2);
+
+    std::fs::write(&points, b"points").unwrap();
+    let report = dlq.retry_all(&store).await;
+    assert_eq!((report.succeeded, report.failed), (2, 0), "{report:?}");
+    assert!(store
+        .head(&format!("{snap}/manifest.json"))
+        .await
+        .unwrap()
+        .is_some());
+    assert!(dlq.is_empty());
+}

@@ -1,7 +1,8 @@
 //! `cargo xtask bench engine`: single-threaded k=10 search speed and recall@10 on
 //! dev-pydoc-50k for an `ef` sweep — AkiDB's HNSW, the hnsw_rs adapter and Python
 //! hnswlib (M=16, ef_construction=200 for all) — plus build times, then the
-//! engine's ingest benchmark when `akidb-engine` ships one.
+//! engine's ingest benchmark when `akidb-engine` ships one; with `--text` (or
+//! `--text-only`) the full-text measurement (`akidb-engine`'s `text_bench` example).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,33 @@ pub struct Args {
     /// Skip the engine ingest benchmark.
     #[arg(long)]
     skip_ingest: bool,
+    /// Also run the full-text measurement (BM25 latency, dense vs BM25 vs hybrid recall).
+    #[arg(long)]
+    text: bool,
+    /// Run only the full-text measurement.
+    #[arg(long)]
+    text_only: bool,
+}
+
+/// Runs `akidb-engine`'s `text_bench` example (BM25 and hybrid search on the dataset).
+fn text_bench(root: &Path, dataset: &Path) -> Result<String> {
+    let args = [
+        "run",
+        "--release",
+        "-p",
+        "akidb-engine",
+        "--example",
+        "text_bench",
+        "--",
+        "--queries",
+        "200",
+        "--dataset",
+    ]
+    .map(String::from)
+    .into_iter()
+    .chain([dataset.display().to_string()])
+    .collect::<Vec<_>>();
+    run_capture(root, "cargo", &args, &[])
 }
 
 /// One row of results: implementation → ef → (qps, cpu_qps, recall).
@@ -132,6 +160,13 @@ pub fn ingest_bench(root: &Path) -> Result<Option<String>> {
 pub fn run(args: Args) -> Result<()> {
     let root = workspace_root();
     let dataset = super::dataset_dir(args.dataset, &["base.f32.npy"])?;
+    if args.text_only {
+        println!(
+            "\n## Full-text and hybrid search\n\n{}",
+            text_bench(&root, &dataset)?
+        );
+        return Ok(());
+    }
     let efs = args
         .ef
         .iter()
@@ -199,6 +234,12 @@ pub fn run(args: Args) -> Result<()> {
         print!(
             "{}",
             example(&["--impl", "hnsw", "--ef", "32,64", "--filtered"])?
+        );
+    }
+    if args.text {
+        println!(
+            "\n## Full-text and hybrid search\n\n{}",
+            text_bench(&root, &dataset)?
         );
     }
     if !args.skip_ingest {
