@@ -239,7 +239,7 @@ fn strip_into(p: Platform, src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
-fn build_binary(root: &Path, p: Platform) -> Result<PathBuf> {
+pub(crate) fn build_binary(root: &Path, p: Platform) -> Result<PathBuf> {
     if p == Platform::Arm64 {
         if let Some(problem) = arm64_toolchain_problem() {
             bail!("cannot build linux/arm64 ({problem}); no image index was written or pushed");

@@ -10,6 +10,7 @@ mod image;
 mod provision;
 mod release;
 mod smoke;
+mod soak;
 mod test_cmd;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +41,8 @@ enum Command {
     Deploy(deploy::Args),
     /// Chaos scenarios against a real Kubernetes cluster.
     Chaos(chaos::Args),
+    /// Mixed load against the real server for N minutes, sampling resources; fails on errors, lost points or growth.
+    Soak(soak::Args),
     /// Run each libFuzzer target in fuzz/ for a bounded time (stable toolchain).
     Fuzz(fuzz::Args),
 }
@@ -55,5 +58,6 @@ fn main() -> anyhow::Result<()> {
         Command::Deploy(a) => deploy::run(a),
         Command::Chaos(a) => chaos::run(a),
         Command::Fuzz(a) => fuzz::run(a),
+        Command::Soak(a) => soak::run(a),
     }
 }

@@ -552,6 +552,37 @@ serviceMonitor:
                 assert_eq!(c["readinessProbe"]["tcpSocket"]["port"], "http");
             }),
         ),
+        case(
+            "TLS: the ServiceMonitor scrapes over HTTPS with the Secret's CA (and pair)",
+            "tls:\n  existingSecret: akidb-tls\n  verifyClients: true\nserviceMonitor:\n  enabled: true\n",
+            Renders(|r| {
+                let ep = &r.one("ServiceMonitor")["spec"]["endpoints"][0];
+                assert_eq!(ep["scheme"], "https", "{ep}");
+                let tls = &ep["tlsConfig"];
+                assert_eq!(tls["ca"]["secret"]["name"], "akidb-tls", "{tls}");
+                assert_eq!(tls["ca"]["secret"]["key"], "ca.crt");
+                assert!(tls["serverName"].as_str().unwrap().ends_with(".svc"), "{tls}");
+                assert_eq!(tls["cert"]["secret"]["key"], "tls.crt");
+                assert_eq!(tls["keySecret"]["key"], "tls.key");
+            }),
+        ),
+        case(
+            "no TLS: the ServiceMonitor scrapes plain HTTP",
+            "serviceMonitor:\n  enabled: true\n",
+            Renders(|r| {
+                let ep = &r.one("ServiceMonitor")["spec"]["endpoints"][0];
+                assert!(ep.get("scheme").is_none() && ep.get("tlsConfig").is_none(), "{ep}");
+            }),
+        ),
+        case(
+            "serviceMonitor.tlsConfig overrides the CA",
+            "tls:\n  existingSecret: akidb-tls\nserviceMonitor:\n  enabled: true\n  tlsConfig:\n    ca:\n      configMap:\n        name: corp-ca\n        key: ca.pem\n",
+            Renders(|r| {
+                let tls = &r.one("ServiceMonitor")["spec"]["endpoints"][0]["tlsConfig"];
+                assert_eq!(tls["ca"]["configMap"]["name"], "corp-ca", "{tls}");
+                assert!(tls.get("cert").is_none() && tls.get("serverName").is_none(), "{tls}");
+            }),
+        ),
     ]
 }
 

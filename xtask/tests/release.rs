@@ -314,6 +314,33 @@ fn release_end_to_end_with_plan_resume_and_rerun() {
             "plan lacks {needle:?}:\n{plan_text}"
         );
     }
+    // The same plan as one JSON document on stdout (progress on stderr), for CI.
+    let plan_json = xtask_out(
+        &release_args(&fx, &host, &["--json"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &env,
+    );
+    assert!(plan_json.status.success(), "{}", text(&plan_json));
+    let doc: Value = serde_json::from_slice(&plan_json.stdout).unwrap_or_else(|e| {
+        panic!(
+            "--json stdout is not one JSON document ({e}):\n{}",
+            text(&plan_json)
+        )
+    });
+    assert_eq!(doc["mode"], "plan", "{doc:#}");
+    assert_eq!(doc["status"], "ready", "{doc:#}");
+    let steps = doc["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 8, "{doc:#}");
+    assert_eq!(steps[3]["step"], "image");
+    assert!(
+        steps[3]["plan"]
+            .to_string()
+            .contains(&format!("{host}/akidb/akidb:1.5.0")),
+        "{doc:#}"
+    );
+    assert!(String::from_utf8_lossy(&plan_json.stderr).contains("1. bump"));
     assert_eq!(fx.snapshot(), before, "plan mode changed the workspace");
     assert_eq!(gh.request_count(), 0, "plan mode called GitHub");
     assert_eq!(
@@ -335,11 +362,30 @@ fn release_end_to_end_with_plan_resume_and_rerun() {
     let first_run = t1.elapsed();
 
     // Restart and rerun → resumes at image and completes.
+    // (With --json: the resumed run's document is the only thing on stdout.)
     reg.restart();
     let t2 = Instant::now();
-    let rerun = xtask_out(&args.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+    let mut json_args: Vec<&str> = args.iter().map(String::as_str).collect();
+    json_args.push("--json");
+    let rerun = xtask_out(&json_args, &env);
     let rerun_text = text(&rerun);
     assert!(rerun.status.success(), "{rerun_text}");
+    let doc: Value = serde_json::from_slice(&rerun.stdout)
+        .unwrap_or_else(|e| panic!("--json stdout is not one JSON document ({e}):\n{rerun_text}"));
+    assert_eq!(doc["status"], "complete", "{doc:#}");
+    assert_eq!(doc["steps"].as_array().unwrap().len(), 8, "{doc:#}");
+    assert!(
+        doc["steps"][3]["outputs"]["index_digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{doc:#}"
+    );
+    // The summary table names what was published, with digests.
+    assert!(
+        rerun_text.contains("| 4 | image |")
+            && rerun_text.contains(&format!("index {host}/akidb/akidb:1.5.0@sha256:")),
+        "{rerun_text}"
+    );
     assert!(
         rerun_text.contains("resuming release 1.5.0"),
         "{rerun_text}"
@@ -662,6 +708,58 @@ fn release_end_to_end_with_plan_resume_and_rerun() {
         "unchanged docs pushed again"
     );
     eprintln!("whole release test took {:.1?}", started.elapsed());
+}
+
+/// `--rehearse`: all eight steps against local stand-ins, with no token, registry or
+/// GitHub given; the workspace and its origin are untouched.
+#[test]
+fn rehearse_releases_a_clone_against_local_stand_ins() {
+    let fx = Fixture::new();
+    let before = fx.snapshot();
+    let (amd, arm) = binaries();
+    let registry_bin = env_path("AKIDB_TEST_REGISTRY_BIN");
+    let out = xtask_out(
+        &[
+            "release",
+            NEW,
+            "--rehearse",
+            "--json",
+            "--binary",
+            &format!("linux/amd64={}", amd.display()),
+            "--binary",
+            &format!("linux/arm64={}", arm.display()),
+            "--workspace",
+            &fx.root.to_string_lossy(),
+        ],
+        &[("AKIDB_REGISTRY_BIN", &registry_bin.to_string_lossy())],
+    );
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("--json stdout is not one JSON document ({e}):\n{all}"));
+    assert_eq!(doc["status"], "complete", "{doc:#}");
+    assert_eq!(doc["steps"].as_array().unwrap().len(), 8, "{doc:#}");
+    let r = &doc["rehearsal"];
+    assert_eq!(r["github_releases"][0]["tag"], format!("v{NEW}"), "{r:#}");
+    assert_eq!(r["github_releases"][0]["draft"], false, "{r:#}");
+    assert_eq!(
+        r["github_releases"][0]["assets"].as_array().unwrap().len(),
+        5
+    );
+    // The real registry's namespace (default ghcr.io/akidb) is kept on the stand-in.
+    assert_eq!(
+        r["repositories"],
+        serde_json::json!(["akidb/akidb", "akidb/charts/akidb"]),
+        "{r:#}"
+    );
+    assert_eq!(r["origin_tags"][0], format!("v{NEW}"));
+    assert_eq!(r["announcements"], 1);
+    assert!(all.contains("the verifications (fmt, clippy, deny, advisories, tests) are not run"));
+    assert_eq!(
+        fx.snapshot(),
+        before,
+        "the rehearsal changed the workspace or its origin"
+    );
 }
 
 fn sha256_hex(data: &[u8]) -> String {

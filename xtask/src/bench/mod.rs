@@ -2,7 +2,7 @@
 //! file (`bench/<suite>.rs`) with its own `Args` and `run`.
 
 mod engine;
-mod server;
+pub(crate) mod server;
 mod tiers;
 
 use anyhow::{bail, Context, Result};

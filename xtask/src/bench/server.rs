@@ -7,6 +7,7 @@
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -40,7 +41,8 @@ pub struct Args {
     no_write: bool,
 }
 
-fn free_port() -> Result<u16> {
+/// A loopback port nobody listens on right now.
+pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -50,7 +52,7 @@ fn run_checked(program: &str, args: &[String], env: &[(&str, String)]) -> Result
 }
 
 /// A background server; SIGKILLed (and reaped) when dropped, so every exit path stops it.
-struct Daemon {
+pub(crate) struct Daemon {
     name: &'static str,
     shown: String,
     log: PathBuf,
@@ -58,7 +60,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(
+    /// Starts `program` in the background with the caller's AKIDB_* replaced by `env`.
+    pub(crate) fn start(
         name: &'static str,
         program: &str,
         args: &[String],
@@ -101,12 +104,13 @@ impl Daemon {
         })
     }
 
-    fn pid(&self) -> u32 {
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
         self.handle.pids()[0]
     }
 
     /// Fails with the command and the log tail when the process already exited.
-    fn check_alive(&self) -> Result<()> {
+    pub(crate) fn check_alive(&self) -> Result<()> {
         if let Some(out) = self.handle.try_wait()? {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
             let tail: String = log
@@ -129,14 +133,38 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// The file that receives the process's output.
+    pub(crate) fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// SIGKILL and reap (a no-op once it has exited), so no zombie or live server remains.
+    pub(crate) fn kill(&self) -> Result<()> {
+        self.handle.kill()?;
+        self.handle.wait().map(|_| ())?;
+        Ok(())
+    }
+
+    /// SIGTERM, then waits up to `grace` for the exit; fails (after a SIGKILL) when it does not.
+    pub(crate) fn terminate(&self, grace: Duration) -> Result<()> {
+        // SAFETY: kill(2) with a pid we own; a stale pid at worst signals nothing.
+        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.handle.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill()?;
+        bail!("{} did not stop within {grace:?} of SIGTERM", self.name)
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
-        // `kill` only signals; `wait` reaps, so no zombie or live server outlives the run.
-        match self
-            .handle
-            .kill()
-            .and_then(|()| self.handle.wait().map(|_| ()))
-        {
+        match self.kill() {
             Ok(()) => eprintln!("stopped {} (pid {})", self.name, self.pid()),
             Err(e) => eprintln!("could not kill {} (pid {}): {e}", self.name, self.pid()),
         }
@@ -144,7 +172,7 @@ impl Drop for Daemon {
 }
 
 /// Builds `akidb` and returns the binary's path.
-fn build_server(release: bool) -> Result<PathBuf> {
+pub(crate) fn build_server(release: bool) -> Result<PathBuf> {
     let mut args = vec!["build".to_string(), "-p".into(), "akidb-server".into()];
     if release {
         args.push("--release".into());

@@ -15,7 +15,11 @@ pub(crate) mod changelog;
 pub(crate) mod docs_site;
 pub(crate) mod git;
 pub(crate) mod github;
+// Also compiled into the release tests (`#[path]`), which use the inspection methods.
+#[allow(dead_code)]
+pub(crate) mod github_double;
 pub(crate) mod oci;
+mod rehearse;
 pub(crate) mod sbom;
 pub(crate) mod state;
 pub(crate) mod util;
@@ -59,7 +63,7 @@ fn step_name(s: &str) -> Result<String, String> {
 }
 
 /// Arguments of `cargo xtask release`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
     #[command(subcommand)]
@@ -83,12 +87,20 @@ pub struct Args {
     /// Do not run this verification (repeatable): fmt, clippy, deny, advisories, tests.
     #[arg(long = "skip-check", value_name = "ID", value_parser = verify::verification_id)]
     skip_check: Vec<String>,
+    /// Perform the whole release against throwaway local stand-ins (a clone of HEAD with a
+    /// bare origin, a loopback registry, a GitHub API double) under target/release-rehearsal.
+    #[arg(long, conflicts_with_all = ["execute", "only", "from"])]
+    rehearse: bool,
+    /// Print one JSON document on stdout (the plan, or what each step did and published);
+    /// progress and tool output go to stderr. For CI.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     // Boxed: keeps the `Command` enum of main.rs small (clippy::large_enum_variant).
     opts: Box<Options>,
 }
 
-#[derive(clap::Subcommand, Debug)]
+#[derive(clap::Subcommand, Debug, Clone)]
 enum Action {
     /// Undo a release: delete the tag, revert an unpushed bump commit, delete a draft
     /// GitHub release, and list what cannot be undone (pushed images, charts, docs).
@@ -135,9 +147,167 @@ pub struct Options {
 
 /// Runs `cargo xtask release`.
 pub fn run(args: Args) -> Result<()> {
-    if let Some(Action::Rollback { version, opts }) = args.action {
-        return rollback(&version, &opts);
+    if let Some(Action::Rollback { version, opts }) = &args.action {
+        return rollback(version, opts);
     }
+    if !args.json {
+        return release_or_rehearse(&args, &mut Value::Null);
+    }
+    let mut report = json!({});
+    let result = {
+        let _quiet = StdoutToStderr::begin()?;
+        release_or_rehearse(&args, &mut report)
+    };
+    if let Err(e) = &result {
+        report["status"] = json!("failed");
+        report["error"] = json!(format!("{e:#}"));
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    result
+}
+
+/// While alive, file descriptor 1 points at stderr, so progress lines and the output of
+/// every subprocess stay off stdout, which `--json` keeps for its document.
+struct StdoutToStderr(libc::c_int);
+
+impl StdoutToStderr {
+    fn begin() -> Result<Self> {
+        std::io::Write::flush(&mut std::io::stdout())?;
+        // SAFETY: dup/dup2 on the process's own standard descriptors.
+        let saved = unsafe { libc::dup(1) };
+        anyhow::ensure!(saved >= 0, "cannot duplicate stdout");
+        anyhow::ensure!(
+            unsafe { libc::dup2(2, 1) } >= 0,
+            "cannot point stdout at stderr"
+        );
+        Ok(Self(saved))
+    }
+}
+
+impl Drop for StdoutToStderr {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        // SAFETY: restores the descriptor saved by `begin`, then closes the copy.
+        unsafe {
+            libc::dup2(self.0, 1);
+            libc::close(self.0);
+        }
+    }
+}
+
+/// The steps as recorded in the state file, for the JSON document and the summary.
+fn steps_report(st: &State) -> Value {
+    let steps: Vec<Value> = STEPS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, step)| {
+            st.steps.get(*step).map(|r| {
+                json!({"n": i + 1, "step": step, "finished_at": r.finished_at,
+                       "duration_ms": r.duration_ms, "outputs": r.outputs})
+            })
+        })
+        .collect();
+    json!(steps)
+}
+
+/// One line per finished step: how long it took and what it published (digests, tags, ids).
+fn summary_table(st: &State) -> String {
+    const KEYS: [&str; 13] = [
+        "index",
+        "ref",
+        "digest",
+        "tag",
+        "commit",
+        "html_url",
+        "release_id",
+        "assets",
+        "to",
+        "files",
+        "entries",
+        "release_post",
+        "webhook_status",
+    ];
+    let mut out = String::from("| # | step | time | result |\n|---|---|---:|---|\n");
+    for (i, step) in STEPS.iter().enumerate() {
+        let Some(r) = st.steps.get(*step) else {
+            out += &format!("| {} | {step} | | not run |\n", i + 1);
+            continue;
+        };
+        let shown: Vec<String> = KEYS
+            .iter()
+            .filter_map(|k| {
+                let v = r.outputs.get(*k)?;
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Array(a) => format!("{} item(s)", a.len()),
+                    other => other.to_string(),
+                };
+                Some(format!("{k} {v}"))
+            })
+            .collect();
+        out += &format!(
+            "| {} | {step} | {:.1}s | {} |\n",
+            i + 1,
+            r.duration_ms as f64 / 1000.0,
+            shown.join(", ")
+        );
+    }
+    out
+}
+
+/// `--rehearse`: the release with `--execute` against the stand-ins of [`rehearse`];
+/// otherwise the release itself.
+fn release_or_rehearse(args: &Args, report: &mut Value) -> Result<()> {
+    if !args.rehearse {
+        return release(args, report);
+    }
+    let root = util::workspace_root(args.opts.workspace.as_deref())?;
+    let t = Instant::now();
+    let stand_ins = rehearse::Rehearsal::start(&root, &args.opts.binaries)?;
+    println!(
+        "rehearsal: releasing a clone of HEAD in {} (origin {}), registry {}, GitHub API double {}",
+        stand_ins.work.display(),
+        stand_ins.origin.display(),
+        stand_ins.registry,
+        stand_ins.github.url
+    );
+    println!("rehearsal: the verifications (fmt, clippy, deny, advisories, tests) are not run; a real release runs them first");
+    // The double accepts any token; a real token in the environment is never sent anywhere real.
+    std::env::set_var("GITHUB_TOKEN", "rehearsal");
+    let mut rehearsed = args.clone();
+    rehearsed.rehearse = false;
+    rehearsed.execute = true;
+    rehearsed.skip_verify = true;
+    *rehearsed.opts = Options {
+        workspace: Some(stand_ins.work.clone()),
+        // Same namespace as the real registry (`ghcr.io/akidb` → `127.0.0.1:PORT/akidb`).
+        registry: match args.opts.registry.split_once('/') {
+            Some((_, namespace)) => format!("{}/{namespace}", stand_ins.registry),
+            None => stand_ins.registry.clone(),
+        },
+        insecure_registry: false,
+        github_api: stand_ins.github.url.clone(),
+        repo: args.opts.repo.clone(),
+        branch: args.opts.branch.clone(),
+        binaries: stand_ins.binaries.clone(),
+        webhook: Some(format!("{}/webhook", stand_ins.github.url)),
+    };
+    let result = release(&rehearsed, report);
+    let published = stand_ins.published()?;
+    println!(
+        "rehearsal {} after {:.1}s; published to the stand-ins:\n{}",
+        if result.is_ok() { "finished" } else { "FAILED" },
+        t.elapsed().as_secs_f64(),
+        serde_json::to_string_pretty(&published)?
+    );
+    if report.is_object() {
+        report["rehearsal"] = published;
+    }
+    result
+}
+
+/// The release itself; with `--json`, `report` receives the document to print.
+fn release(args: &Args, report: &mut Value) -> Result<()> {
     let version = args
         .version
         .clone()
@@ -155,15 +325,31 @@ pub fn run(args: Args) -> Result<()> {
             ctx.v,
             st.path().display()
         );
+        *report = json!({"version": ctx.v, "mode": "execute", "status": "complete", "steps": steps_report(&st)});
         return Ok(());
     }
-    let verifying = Verifying::new(&args, &selected);
+    let verifying = Verifying::new(args, &selected);
     let mut pre = preflight(&ctx, &st, &selected, args.execute)?;
     for v in verifying.to_run() {
         pre.problems.extend(v.tool_problem(&ctx.root));
     }
     if !args.execute {
         print_plan(&ctx, &st, &selected, &pre, &verifying)?;
+        *report = json!({
+            "version": ctx.v,
+            "mode": "plan",
+            "status": if pre.problems.is_empty() { "ready" } else { "blocked" },
+            "problems": pre.problems.iter().map(|p| json!({"check": p.check, "what": p.what, "fix": p.fix})).collect::<Vec<_>>(),
+            "steps": STEPS.iter().enumerate().map(|(i, step)| json!({
+                "n": i + 1,
+                "step": step,
+                "selected": selected.contains(step),
+                "done_before": st.done(step),
+                "plan": if selected.contains(step) {
+                    describe(&ctx, step).unwrap_or_else(|e| vec![format!("cannot plan: {e:#}")])
+                } else { Vec::new() },
+            })).collect::<Vec<_>>(),
+        });
         if !pre.problems.is_empty() {
             bail!(
                 "preflight found {} problem(s); fix them before running with --execute",
@@ -227,6 +413,8 @@ pub fn run(args: Args) -> Result<()> {
                     at: util::rfc3339(util::now_epoch()),
                 });
                 st.save()?;
+                *report = json!({"version": ctx.v, "mode": "execute", "failed_step": step,
+                                 "state_file": st.path(), "steps": steps_report(&st)});
                 return Err(e.context(format!(
                     "release step {n} ({step}) failed; fix the cause and rerun `cargo xtask release {} --execute` to resume at {step} (state: {})",
                     ctx.v,
@@ -236,10 +424,14 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     println!(
-        "release {} finished in {:.1}s",
+        "release {} finished in {:.1}s\n\n{}",
         ctx.v,
-        total.elapsed().as_secs_f64()
+        total.elapsed().as_secs_f64(),
+        summary_table(&st)
     );
+    *report = json!({"version": ctx.v, "mode": "execute", "status": "complete",
+                     "duration_ms": total.elapsed().as_millis() as u64,
+                     "state_file": st.path(), "steps": steps_report(&st)});
     Ok(())
 }
 

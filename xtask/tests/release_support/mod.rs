@@ -1,6 +1,8 @@
 //! Shared parts of the release tests: environment, fixture workspace, command helpers.
 #![allow(dead_code)]
 
+// The GitHub API double is shared with `cargo xtask release --rehearse`.
+#[path = "../../src/release/github_double.rs"]
 pub mod fake_github;
 pub mod registry;
 
