@@ -762,6 +762,83 @@ fn rehearse_releases_a_clone_against_local_stand_ins() {
     );
 }
 
+/// A protected `main` (a pre-receive hook on origin refuses pushes to it, as branch
+/// protection does): the release commit and tag go to a `release/vX.Y.Z` branch with a pull
+/// request into main, the rest of the release completes, and a rerun of the step finds the
+/// open pull request instead of opening a second one.
+#[test]
+fn protected_main_goes_through_a_branch_and_a_pull_request() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    let hook = fx.origin.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nwhile read old new ref; do\n  if [ \"$ref\" = refs/heads/main ]; then\n    echo \"GH006: Protected branch update failed for refs/heads/main.\" >&2; exit 1\n  fi\ndone\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let main_before = git(&fx.origin, &["rev-parse", "refs/heads/main"]);
+    let reg = Registry::start(&fx.tmp.path().join("registry"));
+    let gh = FakeGitHub::start();
+    let env = [
+        ("GITHUB_TOKEN", "test-token"),
+        ("GITHUB_API_URL", gh.url.as_str()),
+    ];
+    let run = |extra: &[&str]| {
+        let out = xtask_out(
+            &release_args(&fx, &reg.host(), extra)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &env,
+        );
+        let t = text(&out);
+        assert!(out.status.success(), "{t}");
+        t
+    };
+    let out = run(&["--execute"]);
+    assert!(out.contains("going through a pull request"), "{out}");
+    assert_eq!(
+        git(&fx.origin, &["rev-parse", "refs/heads/main"]),
+        main_before,
+        "main moved although it is protected"
+    );
+    let tagged = git(&fx.origin, &["rev-parse", &format!("v{NEW}^{{commit}}")]);
+    assert_eq!(
+        git(
+            &fx.origin,
+            &["rev-parse", &format!("refs/heads/release/v{NEW}")]
+        ),
+        tagged
+    );
+    let pulls = gh.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    assert_eq!(pulls[0]["head"], format!("release/v{NEW}"));
+    assert_eq!(pulls[0]["base"], "main");
+    assert!(
+        state(&fx)["steps"]["github"].is_object(),
+        "the release did not complete"
+    );
+    // Rerunning the step: the open pull request is found, not opened again.
+    let again = run(&["--execute", "--only", "tag"]);
+    assert!(again.contains("(already open)"), "{again}");
+    assert_eq!(gh.pulls().len(), 1);
+    // `--via push` refuses to go around the protection.
+    let refused = xtask_out(
+        &release_args(
+            &fx,
+            &reg.host(),
+            &["--execute", "--only", "tag", "--via", "push"],
+        )
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+        &env,
+    );
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("GH006"), "{}", text(&refused));
+}
+
 fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))

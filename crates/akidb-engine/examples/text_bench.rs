@@ -1,8 +1,10 @@
-//! Full-text (BM25) and hybrid search on dev-pydoc-50k (issue #16).
+//! Full-text (BM25) and hybrid search, scroll throughput and count latency on
+//! dev-pydoc-50k (issue #16).
 //!
 //! Loads the 50,000 base rows with their payloads into an embedded collection with a
 //! text index on `text` (word tokenizer, lowercase, English stemmer), then for the first
-//! `--queries` queries (whose own sentence, from `queries.jsonl`, is the query text):
+//! `--queries` queries — after a full scroll (by id and ordered) and counts with and
+//! without an inverted list, see [`scroll_and_count`] — (whose own sentence, from `queries.jsonl`, is the query text):
 //! BM25 latency (p50/p99, single thread, k=10), and for dense, BM25, hybrid `rrf` and
 //! hybrid `weighted` (alpha 0.5): recall@10 against the dense exact ground truth and the
 //! share of the top-10 whose text holds the query's rarest word (the query term with the
@@ -62,6 +64,8 @@ fn main() {
         ds.base.rows,
         started.elapsed().as_secs_f64()
     );
+
+    scroll_and_count(&db);
 
     // Document frequencies over the base texts, to find each query's rarest word.
     let text_of = |p: &akidb_core::Payload| {
@@ -187,4 +191,98 @@ fn main() {
         );
     }
     db.shutdown().expect("shutdown");
+}
+
+/// Scroll throughput (a full scan in pages of 1,000, by id and ordered by `id` from the
+/// payload) and count latency with an inverted list (`match` on `section`) and without
+/// one (`range` on the numeric payload `id`, evaluated row by row); prints JSON lines and
+/// a Markdown table.
+fn scroll_and_count(db: &Database) {
+    use akidb_core::{Direction, Filter, OrderBy, ScrollRequest};
+    let mut rows = Vec::new();
+    for ordered in [false, true] {
+        let mut req = ScrollRequest {
+            filter: None,
+            limit: 1000,
+            offset: None,
+            with_payload: true,
+            with_vector: false,
+            order_by: ordered.then(|| OrderBy {
+                key: "id".into(),
+                direction: Direction::Asc,
+            }),
+            order_offset: None,
+        };
+        let t = Instant::now();
+        let mut seen = 0usize;
+        loop {
+            let page = db.scroll("bench", &req).expect("scroll");
+            seen += page.points.len();
+            match (page.next_offset, page.next_order_offset) {
+                (_, Some(c)) if ordered => req.order_offset = Some(c),
+                (Some(o), _) if !ordered => req.offset = Some(o),
+                _ => break,
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let row = serde_json::json!({
+            "measure": if ordered { "scroll, order_by payload id" } else { "scroll by id" },
+            "points": seen,
+            "points_per_s": (seen as f64 / secs).round(),
+        });
+        println!("{row}");
+        rows.push(row);
+    }
+    let filters = [
+        ("count, no filter", None),
+        (
+            "count, match section=library (inverted list)",
+            Some(r#"{"must":[{"key":"section","match":{"value":"library"}}]}"#),
+        ),
+        (
+            "count, match section=faq (inverted list)",
+            Some(r#"{"must":[{"key":"section","match":{"value":"faq"}}]}"#),
+        ),
+        (
+            "count, range id < 25000 (no index: row by row)",
+            Some(r#"{"must":[{"key":"id","range":{"lt":25000}}]}"#),
+        ),
+    ];
+    for (name, filter) in filters {
+        let filter: Option<Filter> = filter.map(|f| serde_json::from_str(f).expect("filter"));
+        let mut n = 0;
+        for _ in 0..5 {
+            n = db.count("bench", filter.as_ref()).expect("count");
+        }
+        let mut lat: Vec<f64> = (0..50)
+            .map(|_| {
+                let t = Instant::now();
+                db.count("bench", filter.as_ref()).expect("count");
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        lat.sort_by(f64::total_cmp);
+        let row = serde_json::json!({"measure": name, "count": n,
+            "p50_ms": (lat[25] * 1000.0).round() / 1000.0, "p99_ms": (lat[49] * 1000.0).round() / 1000.0});
+        println!("{row}");
+        rows.push(row);
+    }
+    println!();
+    println!("| measurement | result |");
+    println!("|---|---:|");
+    for r in &rows {
+        let result = match r.get("points_per_s") {
+            Some(v) => format!(
+                "{} points/s ({} points)",
+                v.as_f64().unwrap_or(0.0) as u64,
+                r["points"]
+            ),
+            None => format!(
+                "p50 {} ms, p99 {} ms (count {})",
+                r["p50_ms"], r["p99_ms"], r["count"]
+            ),
+        };
+        println!("| {} | {result} |", r["measure"].as_str().unwrap_or("?"));
+    }
+    println!();
 }

@@ -359,9 +359,17 @@ fn s3_background_policy_moves_idle_collections_down() {
         Tier::Hot,
         "a pinned collection stays hot"
     );
-    // Cold: nothing local, the snapshot is in the bucket.
+    // Cold: nothing local, the snapshot is in the bucket. "cold" is recorded (durably)
+    // before the local files go, so the removal may still be finishing: wait for it.
     let local = dir.path().join("collections/idle/snapshots");
-    assert_eq!(std::fs::read_dir(&local).unwrap().count(), 0);
+    let removed_by = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&local).map_or(0, |d| d.count()) > 0 {
+        assert!(
+            std::time::Instant::now() < removed_by,
+            "a cold collection kept its local snapshots for 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let objects = env
         .rt
         .block_on(env.store.list("collections/idle/snapshots/"))

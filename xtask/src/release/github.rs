@@ -190,6 +190,44 @@ impl GitHub {
         Ok(found)
     }
 
+    /// The open pull request from `branch` into `base`, opened now unless one is already
+    /// open (a rerun finds it). Returns `{number, html_url, created}`.
+    pub async fn ensure_pull_request(
+        &self,
+        branch: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<Value> {
+        let octo = self.client()?;
+        let path = format!("/repos/{}/{}/pulls", self.owner, self.repo);
+        // Generic calls: the fields used here are stable, the full PullRequest model is not
+        // needed (and a GitHub Enterprise answer may lack some of its fields).
+        let open: Vec<Value> = octo
+            .get(
+                &path,
+                Some(&json!({"head": format!("{}:{branch}", self.owner), "state": "open"})),
+            )
+            .await
+            .with_context(|| format!("listing the open pull requests from {branch}"))?;
+        if let Some(pr) = open
+            .iter()
+            .find(|p| p["head"]["ref"] == branch && p["base"]["ref"] == base)
+        {
+            return Ok(
+                json!({"number": pr["number"], "html_url": pr["html_url"], "created": false}),
+            );
+        }
+        let pr: Value = octo
+            .post(
+                &path,
+                Some(&json!({"title": title, "head": branch, "base": base, "body": body})),
+            )
+            .await
+            .with_context(|| format!("opening a pull request from {branch} into {base}"))?;
+        Ok(json!({"number": pr["number"], "html_url": pr["html_url"], "created": true}))
+    }
+
     /// Deletes the releases of `tag` that are still drafts. Returns (undone, sentence).
     pub async fn delete_draft(&self, tag: &str) -> Result<(bool, String)> {
         let octo = self.client()?;

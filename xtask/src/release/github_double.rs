@@ -40,6 +40,8 @@ pub struct Gh {
     pub webhooks: Vec<Value>,
     /// Asset names whose next upload fails (see [`FakeGitHub::fail_upload_once`]).
     pub fail_uploads: Vec<String>,
+    /// Pull requests: `{number, head, base, title, body, state}`.
+    pub pulls: Vec<Value>,
     next_id: u64,
 }
 
@@ -93,6 +95,11 @@ impl FakeGitHub {
                     }
             })
             .count()
+    }
+
+    /// Pull requests opened so far (`{number, head, base, title, body, state}`).
+    pub fn pulls(&self) -> Vec<Value> {
+        self.state.lock().unwrap().pulls.clone()
     }
 
     /// Bodies posted to `/webhook`.
@@ -369,6 +376,82 @@ fn handle(
                 None => err(404, "Not Found"),
             }
         }
+        // Pull requests, as far as the release needs them: open one (422 when an open one
+        // has the same head, as GitHub answers), and list the open ones filtered by `head`
+        // (`owner:branch`).
+        ("POST", ["repos", owner, _, "pulls"]) => {
+            let head = input["head"].as_str().unwrap_or("").to_string();
+            let base_branch = input["base"].as_str().unwrap_or("").to_string();
+            if head.is_empty() || base_branch.is_empty() {
+                return err(422, "Validation Failed: head and base are required");
+            }
+            let bare = head
+                .split_once(':')
+                .map_or(head.as_str(), |(_, b)| b)
+                .to_string();
+            if g.pulls
+                .iter()
+                .any(|p| p["head"] == json!(bare) && p["state"] == "open")
+            {
+                return (
+                    422,
+                    json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": format!("A pull request already exists for {owner}:{bare}.")}]}),
+                );
+            }
+            let number = g.next_id;
+            g.next_id += 1;
+            let pr = json!({"number": number, "head": bare, "base": base_branch,
+                "title": input["title"], "body": input["body"], "state": "open",
+                "html_url": format!("https://github.com/{owner}/r/pull/{number}")});
+            g.pulls.push(pr.clone());
+            (201, pr_json(&pr))
+        }
+        ("GET", ["repos", _, _, "pulls"]) => {
+            let want = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("head="))
+                .map(percent_decode);
+            let open: Vec<Value> = g
+                .pulls
+                .iter()
+                .filter(|p| p["state"] == "open")
+                .filter(|p| match &want {
+                    Some(h) => h.split_once(':').map_or(h.as_str(), |(_, b)| b) == p["head"],
+                    None => true,
+                })
+                .map(pr_json)
+                .collect();
+            (200, json!(open))
+        }
         _ => err(404, "Not Found"),
     }
+}
+
+/// Decodes `%XX` escapes of a query value (octocrab escapes `:` and `/`).
+fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A stored pull request in GitHub's shape (`head`/`base` as objects with `ref`).
+fn pr_json(p: &Value) -> Value {
+    json!({"number": p["number"], "state": p["state"], "title": p["title"], "body": p["body"],
+           "html_url": p["html_url"], "head": {"ref": p["head"]}, "base": {"ref": p["base"]}})
 }

@@ -137,12 +137,28 @@ pub struct Options {
     /// The branch releases are cut from.
     #[arg(long, env = "AKIDB_RELEASE_BRANCH", default_value = "main")]
     pub branch: String,
+    /// How the release commit reaches the branch: `push` (directly), `pr` (a
+    /// `release/vX.Y.Z` branch and a pull request), `auto` (push; a pull request when the
+    /// push is refused, e.g. by branch protection).
+    #[arg(long, env = "AKIDB_RELEASE_VIA", value_enum, default_value = "auto")]
+    pub via: Via,
     /// Prebuilt binaries for the image: `linux/amd64=PATH`, `linux/arm64=PATH`.
     #[arg(long = "binary", value_name = "PLATFORM=PATH")]
     pub binaries: Vec<String>,
     /// Webhook that receives the short announcement (JSON POST); none = drafts only.
     #[arg(long, env = "AKIDB_ANNOUNCE_WEBHOOK")]
     pub webhook: Option<String>,
+}
+
+/// How step 3 publishes the release commit.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Push to the release branch; open a pull request when the push is refused.
+    Auto,
+    /// Push to the release branch, fail when refused.
+    Push,
+    /// Always go through a `release/vX.Y.Z` branch and a pull request.
+    Pr,
 }
 
 /// Runs `cargo xtask release`.
@@ -212,12 +228,13 @@ fn steps_report(st: &State) -> Value {
 
 /// One line per finished step: how long it took and what it published (digests, tags, ids).
 fn summary_table(st: &State) -> String {
-    const KEYS: [&str; 13] = [
+    const KEYS: [&str; 14] = [
         "index",
         "ref",
         "digest",
         "tag",
         "commit",
+        "pull_request",
         "html_url",
         "release_id",
         "assets",
@@ -289,6 +306,7 @@ fn release_or_rehearse(args: &Args, report: &mut Value) -> Result<()> {
         github_api: stand_ins.github.url.clone(),
         repo: args.opts.repo.clone(),
         branch: args.opts.branch.clone(),
+        via: args.opts.via,
         binaries: stand_ins.binaries.clone(),
         webhook: Some(format!("{}/webhook", stand_ins.github.url)),
     };
@@ -1001,17 +1019,30 @@ fn describe(ctx: &Ctx, step: &str) -> Result<Vec<String>> {
             }
             l
         }
-        "tag" => vec![
-            format!(
-                "git add {} && git commit -m \"chore(release): v{v}\"",
-                ctx.release_files().join(" ")
-            ),
-            format!("git tag -a {} -m \"AkiDB {v}\"", ctx.tag),
-            format!(
-                "git push --atomic origin HEAD:refs/heads/{} refs/tags/{}",
-                ctx.opts.branch, ctx.tag
-            ),
-        ],
+        "tag" => {
+            let mut l = vec![
+                format!(
+                    "git add {} && git commit -m \"chore(release): v{v}\"",
+                    ctx.release_files().join(" ")
+                ),
+                format!("git tag -a {} -m \"AkiDB {v}\"", ctx.tag),
+            ];
+            if ctx.opts.via != Via::Pr {
+                l.push(format!(
+                    "git push --atomic origin HEAD:refs/heads/{} refs/tags/{}",
+                    ctx.opts.branch, ctx.tag
+                ));
+            }
+            if ctx.opts.via != Via::Push {
+                l.push(format!(
+                    "{}git push --atomic origin HEAD:refs/heads/release/{t} refs/tags/{t}, then open (or find) the pull request release/{t} → {} on GitHub",
+                    if ctx.opts.via == Via::Auto { "if origin refuses that push: " } else { "" },
+                    ctx.opts.branch,
+                    t = ctx.tag
+                ));
+            }
+            l
+        }
         "image" => {
             let mut l = Vec::new();
             let given = image::parse_binary_args(&ctx.opts.binaries).unwrap_or_default();
@@ -1178,19 +1209,94 @@ fn step_tag(ctx: &Ctx) -> Result<Value> {
             );
         }
     }
-    sh(
-        root,
-        "git",
-        &[
-            "push",
-            "-q",
-            "--atomic",
-            "origin",
-            &format!("HEAD:refs/heads/{}", ctx.opts.branch),
-            &format!("refs/tags/{}", ctx.tag),
-        ],
-    )?;
-    Ok(json!({"commit": head, "tag": ctx.tag, "new_commit": committed}))
+    let tag_ref = format!("refs/tags/{}", ctx.tag);
+    let direct = match ctx.opts.via {
+        Via::Pr => None,
+        Via::Auto | Via::Push => Some(sh(
+            root,
+            "git",
+            &[
+                "push",
+                "-q",
+                "--atomic",
+                "origin",
+                &format!("HEAD:refs/heads/{}", ctx.opts.branch),
+                &tag_ref,
+            ],
+        )),
+    };
+    match direct {
+        Some(Ok(_)) => Ok(json!({"commit": head, "tag": ctx.tag, "new_commit": committed})),
+        Some(Err(e)) if ctx.opts.via == Via::Push || !push_refused(&e) => Err(e),
+        refused => {
+            if let Some(Err(e)) = &refused {
+                let text = format!("{e:#}");
+                let why = text
+                    .lines()
+                    .find(|l| l.contains("remote:") || l.contains("rejected"))
+                    .unwrap_or_else(|| first_line(&text))
+                    .trim();
+                println!(
+                    "      origin refused the push to {} ({why}); going through a pull request",
+                    ctx.opts.branch
+                );
+            }
+            // The tag names the release commit on its own branch; merging the pull request
+            // brings that commit (and so the tag) into the release branch's history.
+            let branch = format!("release/{}", ctx.tag);
+            sh(
+                root,
+                "git",
+                &[
+                    "push",
+                    "-q",
+                    "--atomic",
+                    "origin",
+                    &format!("HEAD:refs/heads/{branch}"),
+                    &tag_ref,
+                ],
+            )?;
+            let notes = release_notes(ctx).unwrap_or_default();
+            let pr = util::runtime()?.block_on(ctx.github()?.ensure_pull_request(
+                &branch,
+                &ctx.opts.branch,
+                &format!("chore(release): v{}", ctx.v),
+                &format!(
+                    "The release commit of {} (tag {} points at it).\n\n{notes}",
+                    ctx.v, ctx.tag
+                ),
+            ))?;
+            println!(
+                "      pull request {} from {branch} into {}{}",
+                pr["html_url"].as_str().unwrap_or(""),
+                ctx.opts.branch,
+                if pr["created"] == json!(true) {
+                    ""
+                } else {
+                    " (already open)"
+                }
+            );
+            Ok(
+                json!({"commit": head, "tag": ctx.tag, "new_commit": committed,
+                      "branch": branch, "pull_request": pr["html_url"]}),
+            )
+        }
+    }
+}
+
+/// Whether a failed `git push` was refused by the remote (branch protection, a hook), as
+/// opposed to a network or authentication failure, which a pull request would not fix.
+fn push_refused(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    [
+        "declined",
+        "protected branch",
+        "GH006",
+        "[remote rejected]",
+        "rejected",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 fn step_image(ctx: &Ctx) -> Result<Value> {
