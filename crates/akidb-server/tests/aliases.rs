@@ -9,46 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use akidb_proto::v1 as pb;
-use common::Server;
+use common::{Rest, Server};
 use serde_json::{json, Value};
 
-#[derive(Clone)]
-struct Rest {
-    http: reqwest::Client,
-    base: String,
-}
-
 impl Rest {
-    fn new(server: &Server) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: format!("{}/api/v1", server.rest),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
-        (status, v)
-    }
-
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let (status, v) = self.call(method, path, body.clone()).await;
-        assert!(
-            status == 200 || status == 201,
-            "{path} {body:?}: {status} {v}"
-        );
-        v
     }
 
     async fn aliases(&self, actions: Value) -> (u16, Value) {
@@ -98,7 +64,7 @@ fn delete(alias: &str) -> Value {
 async fn alias_crud_bad_input_and_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(&dir.path().join("data"), &[]).await;
-    let rest = Rest::new(&server);
+    let rest = Rest::new(&server, "/api/v1");
     rest.collection("c1", 20).await;
     rest.collection("c2", 30).await;
 
@@ -320,7 +286,7 @@ async fn alias_crud_bad_input_and_kill_9() {
     // Aliases survive kill -9.
     server.kill9();
     server.restart().await;
-    let rest = Rest::new(&server);
+    let rest = Rest::new(&server, "/api/v1");
     let want = json!([
         {"alias":"a","collection":"c2"},
         {"alias":"g","collection":"c2"},
@@ -345,7 +311,7 @@ async fn alias_crud_bad_input_and_kill_9() {
     );
     server.kill9();
     server.restart().await;
-    let rest = Rest::new(&server);
+    let rest = Rest::new(&server, "/api/v1");
     assert_eq!(
         rest.list().await,
         json!([{"alias":"live","collection":"c1"}])
@@ -359,7 +325,7 @@ async fn alias_crud_bad_input_and_kill_9() {
 async fn alias_swap_under_search_load() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), &[]).await;
-    let rest = Rest::new(&server);
+    let rest = Rest::new(&server, "/api/v1");
     rest.collection("blue", 300).await;
     rest.collection("green", 300).await;
     let (s, v) = rest.aliases(json!([create("live", "blue")])).await;
@@ -480,7 +446,7 @@ fn id_key(id: &Value) -> (u8, u64, String) {
 async fn scroll_order_by_pages_match_a_sort() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), &[]).await;
-    let rest = Rest::new(&server);
+    let rest = Rest::new(&server, "/api/v1");
     rest.ok(
         reqwest::Method::POST,
         "/collections",

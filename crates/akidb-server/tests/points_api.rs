@@ -4,44 +4,12 @@
 mod common;
 
 use akidb_proto::v1 as pb;
-use common::Server;
+use common::{Rest, Server};
 use serde_json::{json, Value};
 
-struct Rest {
-    http: reqwest::Client,
-    base: String,
-}
-
 impl Rest {
-    fn new(server: &Server) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: format!("{}/api/v1/collections", server.rest),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
-        (status, v)
-    }
-
-    async fn ok(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let (status, v) = self.call(method, path, body.clone()).await;
-        assert_eq!(status, 200, "{path} {body}: {v}");
-        v
-    }
-
     async fn post(&self, path: &str, body: Value) -> Value {
-        self.ok(reqwest::Method::POST, path, body).await
+        self.ok(reqwest::Method::POST, path, Some(body)).await
     }
 
     /// Every id a full scroll with this filter returns, checking ascending order.
@@ -82,16 +50,16 @@ fn points(range: std::ops::Range<u64>) -> Value {
 }
 
 async fn setup(server: &Server) -> Rest {
-    let rest = Rest::new(server);
+    let rest = Rest::new(server, "/api/v1/collections");
     let (status, v) = rest
         .call(
             reqwest::Method::POST,
             "",
-            json!({"name":"p","dimension":2,"metric":"l2"}),
+            Some(json!({"name":"p","dimension":2,"metric":"l2"})),
         )
         .await;
     assert_eq!(status, 201, "{v}");
-    rest.ok(reqwest::Method::PUT, "/p/points", points(0..60))
+    rest.ok(reqwest::Method::PUT, "/p/points", Some(points(0..60)))
         .await;
     rest
 }
@@ -144,7 +112,7 @@ async fn get_scroll_count_and_payload_updates_survive_kill_9() {
         .ok(
             reqwest::Method::PUT,
             "/p/points/payload",
-            json!({"payload": {"only": 1}, "ids": [1, 2, 999]}),
+            Some(json!({"payload": {"only": 1}, "ids": [1, 2, 999]})),
         )
         .await;
     assert_eq!(v, json!({"updated": 2}));
@@ -214,7 +182,7 @@ async fn get_scroll_count_and_payload_updates_survive_kill_9() {
 
     server.kill9();
     server.restart().await;
-    let rest = Rest::new(&server);
+    let rest = Rest::new(&server, "/api/v1/collections");
     check(&rest).await;
 
     // gRPC mirrors the routes.
@@ -453,7 +421,7 @@ async fn bad_scroll_and_payload_requests_change_nothing() {
         ),
     ];
     for (method, path, body, status, code) in cases {
-        let (got, v) = rest.call(method.clone(), path, body.clone()).await;
+        let (got, v) = rest.call(method.clone(), path, Some(body.clone())).await;
         assert_eq!(
             (got, v["error"]["code"].as_str()),
             (status, Some(code)),

@@ -6,26 +6,17 @@
 mod common;
 
 use akidb_proto::v1 as pb;
-use common::Server;
+use common::{Rest, Server};
 use serde_json::{json, Value};
 
-async fn call(base: &str, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .request(method, format!("{base}/api/v1/collections{path}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
-    (status, v)
-}
+impl Rest {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        self.call(method, path, Some(body)).await
+    }
 
-async fn post(base: &str, path: &str, body: Value) -> Value {
-    let (status, v) = call(base, reqwest::Method::POST, path, body.clone()).await;
-    assert_eq!(status, 200, "{path} {body}: {v}");
-    v
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.ok(reqwest::Method::POST, path, Some(body)).await
+    }
 }
 
 fn ids(v: &Value, field: &str) -> Vec<u64> {
@@ -61,10 +52,8 @@ async fn text_index_bm25_and_hybrid_survive_kill_9() {
         &[("AKIDB_SEGMENT_MAX_POINTS", "5")],
     )
     .await;
-    let base = server.rest.clone();
-    let (status, v) = call(
-        &base,
-        reqwest::Method::POST,
+    let rest = Rest::new(&server, "/api/v1/collections");
+    let (status, v) = rest.send(reqwest::Method::POST,
         "",
         json!({"name":"t","dimension":2,"metric":"l2",
                "text_index":{"key":"text","tokenizer":"word","lowercase":true,"stemmer":"english"}}),
@@ -78,38 +67,36 @@ async fn text_index_bm25_and_hybrid_survive_kill_9() {
         .enumerate()
         .map(|(i, t)| json!({"id": i, "vector": [i as f32, 0.0], "payload": {"text": t, "i": i}}))
         .collect();
-    let (status, v) = call(
-        &base,
-        reqwest::Method::PUT,
-        "/t/points",
-        json!({"points": pts}),
-    )
-    .await;
+    let (status, v) = rest
+        .send(reqwest::Method::PUT, "/t/points", json!({"points": pts}))
+        .await;
     assert_eq!(status, 200, "{v}");
-    let got = call(&base, reqwest::Method::GET, "/t", Value::Null).await.1;
+    let got = rest.send(reqwest::Method::GET, "/t", Value::Null).await.1;
     assert_eq!(got["text_index"]["key"], json!("text"));
 
     // The text filter: every word must be there (stemmed: "foxes" meets "fox").
     let f = json!({"must":[{"text":{"key":"text","query":"Quick FOX"}}]});
-    let c = post(&base, "/t/points/count", json!({"filter": f})).await;
+    let c = rest.post("/t/points/count", json!({"filter": f})).await;
     assert_eq!(c["count"], json!(2), "docs 0 and 2");
-    let page = post(&base, "/t/points/scroll", json!({"filter": f, "limit": 10})).await;
+    let page = rest
+        .post("/t/points/scroll", json!({"filter": f, "limit": 10}))
+        .await;
     assert_eq!(ids(&page, "points"), [0, 2]);
-    let hits = post(
-        &base,
-        "/t/search",
-        json!({"vector":[9.0, 0.0], "k": 5, "filter": f}),
-    )
-    .await;
+    let hits = rest
+        .post(
+            "/t/search",
+            json!({"vector":[9.0, 0.0], "k": 5, "filter": f}),
+        )
+        .await;
     assert_eq!(ids(&hits, "hits"), [2, 0]);
 
     // BM25 alone: the rare word "hound" wins; all matches, none without a query word.
-    let hits = post(
-        &base,
-        "/t/search",
-        json!({"query":{"text":{"key":"text","query":"fox hound"}},"k":10}),
-    )
-    .await;
+    let hits = rest
+        .post(
+            "/t/search",
+            json!({"query":{"text":{"key":"text","query":"fox hound"}},"k":10}),
+        )
+        .await;
     let got = ids(&hits, "hits");
     assert_eq!(got[0], 9, "{hits}");
     let mut sorted = got.clone();
@@ -125,13 +112,13 @@ async fn text_index_bm25_and_hybrid_survive_kill_9() {
     assert_eq!(hits["hits"][0]["payload"]["i"], json!(9));
 
     // BM25 with a filter.
-    let hits = post(
-        &base,
-        "/t/search",
-        json!({"query":{"text":{"query":"python"}},"k":10,
+    let hits = rest
+        .post(
+            "/t/search",
+            json!({"query":{"text":{"query":"python"}},"k":10,
                "filter":{"must":[{"key":"i","range":{"gte":5}}]}}),
-    )
-    .await;
+        )
+        .await;
     let mut got = ids(&hits, "hits");
     got.sort();
     assert_eq!(got, [6, 11]);
@@ -139,9 +126,7 @@ async fn text_index_bm25_and_hybrid_survive_kill_9() {
     // Hybrid: the vector alone prefers id 11 (nearest to [11, 0]); the text pulls "brown"
     // documents up. Both fusions answer k hits, best first.
     for fusion in ["rrf", "weighted"] {
-        let hits = post(
-            &base,
-            "/t/search",
+        let hits = rest.post("/t/search",
             json!({"query":{"hybrid":{"vector":[11.0, 0.0],"text":"brown shed","fusion":fusion,"alpha":0.5}},"k":3}),
         )
         .await;
@@ -151,47 +136,37 @@ async fn text_index_bm25_and_hybrid_survive_kill_9() {
     }
 
     // A deleted point is gone from BM25 and the text filter at once.
-    post(&base, "/t/points/delete", json!({"ids":[9]})).await;
-    let hits = post(
-        &base,
-        "/t/search",
-        json!({"query":{"text":{"query":"hound"}}}),
-    )
-    .await;
+    rest.post("/t/points/delete", json!({"ids":[9]})).await;
+    let hits = rest
+        .post("/t/search", json!({"query":{"text":{"query":"hound"}}}))
+        .await;
     assert_eq!(ids(&hits, "hits"), Vec::<u64>::new());
     // A payload update re-indexes the text.
-    post(
-        &base,
+    rest.post(
         "/t/points/payload",
         json!({"payload":{"text":"an old hound"},"ids":[11]}),
     )
     .await;
-    let hits = post(
-        &base,
-        "/t/search",
-        json!({"query":{"text":{"query":"hound"}}}),
-    )
-    .await;
+    let hits = rest
+        .post("/t/search", json!({"query":{"text":{"query":"hound"}}}))
+        .await;
     assert_eq!(ids(&hits, "hits"), [11]);
 
     // kill -9: the text index is rebuilt from the recovered payloads.
     server.restart().await;
-    let base = server.rest.clone();
-    let hits = post(
-        &base,
-        "/t/search",
-        json!({"query":{"text":{"query":"hound"}}}),
-    )
-    .await;
+    let rest = Rest::new(&server, "/api/v1/collections");
+    let hits = rest
+        .post("/t/search", json!({"query":{"text":{"query":"hound"}}}))
+        .await;
     assert_eq!(ids(&hits, "hits"), [11]);
-    let c = post(&base, "/t/points/count", json!({"filter": f})).await;
+    let c = rest.post("/t/points/count", json!({"filter": f})).await;
     assert_eq!(c["count"], json!(2));
-    let hits = post(
-        &base,
-        "/t/search",
-        json!({"query":{"hybrid":{"vector":[0.0, 0.0],"text":"lazy dog"}},"k":2}),
-    )
-    .await;
+    let hits = rest
+        .post(
+            "/t/search",
+            json!({"query":{"hybrid":{"vector":[0.0, 0.0],"text":"lazy dog"}},"k":2}),
+        )
+        .await;
     assert_eq!(ids(&hits, "hits")[0], 0, "{hits}");
 
     // gRPC carries the text index and the query as JSON text.
@@ -245,13 +220,13 @@ async fn text_index_bm25_and_hybrid_survive_kill_9() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 
     // Bad input: 4xx with a code that says what is wrong.
-    let (s, _) = call(
-        &base,
-        reqwest::Method::POST,
-        "",
-        json!({"name":"plain","dimension":2,"metric":"l2"}),
-    )
-    .await;
+    let (s, _) = rest
+        .send(
+            reqwest::Method::POST,
+            "",
+            json!({"name":"plain","dimension":2,"metric":"l2"}),
+        )
+        .await;
     assert_eq!(s, 201);
     for (path, body, code) in [
         (
@@ -320,7 +295,7 @@ async fn text_index_bm25_and_hybrid_survive_kill_9() {
             "invalid_json",
         ),
     ] {
-        let (status, v) = call(&base, reqwest::Method::POST, path, body.clone()).await;
+        let (status, v) = rest.send(reqwest::Method::POST, path, body.clone()).await;
         assert_eq!(status, 400, "{path} {body}: {v}");
         assert_eq!(v["error"]["code"], json!(code), "{path} {body}: {v}");
     }

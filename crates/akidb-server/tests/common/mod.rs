@@ -233,3 +233,54 @@ pub async fn bucket_store(weed: &akidb_storage::testing::SeaweedFs) -> akidb_sto
         .await
         .expect("connect to SeaweedFS directly")
 }
+
+/// JSON calls to a test server's REST API under one prefix (e.g. `/api/v1/collections`);
+/// each test adds its own shortcuts in an `impl Rest` block.
+#[derive(Clone)]
+pub struct Rest {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl Rest {
+    /// Calls go to `{server.rest}{prefix}{path}`.
+    pub fn new(server: &Server, prefix: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: format!("{}{prefix}", server.rest),
+        }
+    }
+
+    /// Sends `body` (if any) as JSON; returns the status and the JSON answer.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let v = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+        (status, v)
+    }
+
+    /// [`Rest::call`] that must answer 200 or 201.
+    pub async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let (status, v) = self.call(method, path, body.clone()).await;
+        assert!(
+            status == 200 || status == 201,
+            "{path} {body:?}: {status} {v}"
+        );
+        v
+    }
+}
