@@ -891,8 +891,14 @@ fn dlq_keys(list: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The SeaweedFS tests of this file run one at a time: the cascading test restarts its
+/// SeaweedFS on the same ports after a kill, and a SeaweedFS started meanwhile by a
+/// concurrent test could take one of those freed ports (each picks free ports first).
+static ONE_SEAWEEDFS_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn object_store_partition_opens_breaker_fills_and_drains_dlq() {
+    let _one = ONE_SEAWEEDFS_AT_A_TIME.lock().await;
     let test_start = Instant::now();
     let weed = start_weed().await;
     let upstream: std::net::SocketAddr = format!("127.0.0.1:{}", weed.ports().s3).parse().unwrap();
@@ -1080,6 +1086,7 @@ async fn object_store_partition_opens_breaker_fills_and_drains_dlq() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cascading_failure_store_and_server_killed_together() {
+    let _one = ONE_SEAWEEDFS_AT_A_TIME.lock().await;
     let test_start = Instant::now();
     let mut weed = start_weed().await;
     let tmp = tempfile::tempdir().unwrap();
