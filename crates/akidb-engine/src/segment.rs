@@ -404,12 +404,17 @@ impl State {
         with_vector: bool,
     ) -> Option<Record> {
         let loc = self.locs.get(id)?;
-        let (vector, payload) = self.row(*loc);
-        Some(Record {
+        Some(self.record_at(id, *loc, with_payload, with_vector))
+    }
+
+    /// The record of the point `id` stored at `loc`, with only the parts asked for.
+    fn record_at(&self, id: &PointId, loc: Loc, with_payload: bool, with_vector: bool) -> Record {
+        let (vector, payload) = self.row(loc);
+        Record {
             id: id.clone(),
             payload: with_payload.then(|| payload.clone()),
             vector: with_vector.then(|| vector.to_vec()),
-        })
+        }
     }
 
     /// One scroll page: the `limit` smallest live ids above `offset` that match the filter.
@@ -454,14 +459,7 @@ impl State {
         };
         let points = rows
             .into_iter()
-            .map(|(id, loc)| {
-                let (vector, payload) = self.row(loc);
-                Record {
-                    id: id.clone(),
-                    payload: req.with_payload.then(|| payload.clone()),
-                    vector: req.with_vector.then(|| vector.to_vec()),
-                }
-            })
+            .map(|(id, loc)| self.record_at(id, loc, req.with_payload, req.with_vector))
             .collect();
         ScrollPage {
             points,
@@ -516,14 +514,7 @@ impl State {
         };
         let points = rows
             .into_iter()
-            .map(|(_, id, loc)| {
-                let (vector, payload) = self.row(loc);
-                Record {
-                    id: id.clone(),
-                    payload: req.with_payload.then(|| payload.clone()),
-                    vector: req.with_vector.then(|| vector.to_vec()),
-                }
-            })
+            .map(|(_, id, loc)| self.record_at(id, loc, req.with_payload, req.with_vector))
             .collect();
         ScrollPage {
             points,

@@ -352,7 +352,17 @@ fn release(args: &Args, report: &mut Value) -> Result<()> {
         pre.problems.extend(v.tool_problem(&ctx.root));
     }
     if !args.execute {
-        print_plan(&ctx, &st, &selected, &pre, &verifying)?;
+        // Each selected step described once, for the printed plan and the JSON document.
+        let plans: Vec<Vec<String>> = STEPS
+            .iter()
+            .map(|step| match selected.contains(step) {
+                true => {
+                    describe(&ctx, step).unwrap_or_else(|e| vec![format!("cannot plan: {e:#}")])
+                }
+                false => Vec::new(),
+            })
+            .collect();
+        print_plan(&ctx, &st, &selected, &pre, &verifying, &plans)?;
         *report = json!({
             "version": ctx.v,
             "mode": "plan",
@@ -363,9 +373,7 @@ fn release(args: &Args, report: &mut Value) -> Result<()> {
                 "step": step,
                 "selected": selected.contains(step),
                 "done_before": st.done(step),
-                "plan": if selected.contains(step) {
-                    describe(&ctx, step).unwrap_or_else(|e| vec![format!("cannot plan: {e:#}")])
-                } else { Vec::new() },
+                "plan": plans[i],
             })).collect::<Vec<_>>(),
         });
         if !pre.problems.is_empty() {
@@ -907,6 +915,7 @@ fn print_plan(
     selected: &[&str],
     pre: &Preflight,
     verifying: &Verifying,
+    plans: &[Vec<String>],
 ) -> Result<()> {
     let cur = bump::current_version(&ctx.root)
         .map(|v| v.to_string())
@@ -965,7 +974,7 @@ fn print_plan(
             continue;
         }
         println!("\n{n}. {step}");
-        for line in describe(ctx, step).unwrap_or_else(|e| vec![format!("cannot plan: {e:#}")]) {
+        for line in &plans[n - 1] {
             println!("   {line}");
         }
     }
