@@ -325,12 +325,17 @@ pub(crate) fn snapshot(live: &Live) -> Result<SnapshotInfo> {
             .collect();
         (st.applied_lsn, sealed, rows)
     };
-    let millis = std::time::SystemTime::now()
+    let mut millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let id = format!("{lsn:020}-{millis:013}");
     let root = live.dir.join("snapshots");
+    // Two snapshots at one LSN within one millisecond (nothing written in between) would
+    // share a name; the snapshot lock is held, so the next free millisecond is ours.
+    while root.join(format!("{lsn:020}-{millis:013}")).exists() {
+        millis += 1;
+    }
+    let id = format!("{lsn:020}-{millis:013}");
     let final_dir = root.join(&id);
     let mut w = SnapshotWriter::create(&final_dir, &live.config, lsn)?;
     let mut layout = Vec::new();

@@ -310,3 +310,18 @@ fn concurrent_writers_share_fsyncs_and_read_their_writes() {
     assert_eq!(db.collection("w").unwrap().points, 800);
     assert_eq!(db.get("w", &PointId::Num(7099)).unwrap().vector[0], 7099.0);
 }
+
+#[test]
+fn back_to_back_snapshots_with_no_writes_between_get_distinct_names() {
+    // The oracle once hit `snapshot_exists`: same LSN, same millisecond, same name.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    db.create_collection(CollectionConfig::new("t", 2, Metric::L2))
+        .unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let info = db.snapshot("t").unwrap();
+        let id = info.snapshot_id;
+        assert!(ids.insert(id.clone()), "duplicate snapshot id {id}");
+    }
+}
