@@ -14,6 +14,10 @@ pub enum ErrorKind {
     NotFound,
     /// The thing to create exists already (409).
     AlreadyExists,
+    /// The request conflicts with the current state: a lost lease, a changed object (409).
+    Conflict,
+    /// Waited for a condition (a replica catching up) longer than allowed (504).
+    Timeout,
     /// A payload or body is larger than allowed (413).
     PayloadTooLarge,
     /// A dependency (the object store) cannot be reached right now (503).
@@ -119,6 +123,33 @@ impl Error {
             ErrorKind::Unavailable,
             "collection_busy",
             format!("collection '{name}' is busy: {what}; retry later"),
+        )
+    }
+
+    /// This node may not write the collection now and no writer can take the write.
+    pub fn no_writer(name: &str, why: &str) -> Self {
+        Self::new(
+            ErrorKind::Unavailable,
+            "no_writer",
+            format!("collection '{name}' has no reachable writer: {why}; retry shortly"),
+        )
+    }
+
+    /// This node lost the collection's lease: it must not acknowledge writes any more.
+    pub fn fenced(name: &str, why: &str) -> Self {
+        Self::new(
+            ErrorKind::Conflict,
+            "fenced",
+            format!("this node is no longer the writer of collection '{name}': {why}"),
+        )
+    }
+
+    /// A conditional object-store write lost the race (`If-None-Match` / `If-Match`).
+    pub fn precondition_failed(key: &str) -> Self {
+        Self::new(
+            ErrorKind::Conflict,
+            "precondition_failed",
+            format!("object '{key}' changed or exists already; the conditional write was refused"),
         )
     }
 

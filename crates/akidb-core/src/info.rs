@@ -53,6 +53,12 @@ pub struct CollectionInfo {
     /// Why the collection is damaged (only then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// With replication: the node id of the collection's writer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
+    /// With replication: `writer` or `follower`, this node's role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// Tier state of one collection.

@@ -18,7 +18,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::record::{Op, PayloadChange, PreparedPoint};
 use crate::segment::{Loc, Query, Sealed, SegmentData, State};
-use crate::Shared;
+use crate::{Shared, Written};
 
 /// Ordering of applies: WAL appends run concurrently (group commit), but their
 /// effects are applied to memory strictly in LSN order.
@@ -185,12 +185,53 @@ impl Live {
             .send(Job::Index(self.weak_self.clone(), seg));
     }
 
-    /// Logs `op`, waits until it is durable, applies it in LSN order; returns the affected count.
-    fn write(&self, op: Op) -> Result<usize> {
+    /// Logs `op`, waits until it is durable, applies it in LSN order, then waits for the
+    /// replication layer's acknowledgement policy; returns the affected count and the LSN.
+    fn write(&self, op: Op) -> Result<Written> {
+        if let Some(r) = &self.shared.cfg.replica {
+            r.admit_write(&self.config.name)?;
+        }
         let bytes = op.encode()?;
         // The WAL append (and its fsync) happens outside every collection lock so that
         // concurrent writers share one fsync.
         let lsn = self.wal.append(&bytes)?;
+        let count = self.apply_logged(lsn, op);
+        if let Some(r) = &self.shared.cfg.replica {
+            r.acknowledge(&self.config.name, lsn)?;
+        }
+        Ok(Written { count, lsn })
+    }
+
+    /// Applies records shipped by the collection's writer at the writer's LSNs (followers):
+    /// all are logged, made durable with one fsync, then applied in order.
+    pub(crate) fn apply_replicated(&self, records: &[akidb_storage::WalEntry]) -> Result<()> {
+        let mut ops = Vec::with_capacity(records.len());
+        for r in records {
+            ops.push((r.lsn, Op::decode(&r.payload, r.lsn)?));
+            self.wal.append_at_unsynced(r.lsn, &r.payload)?;
+        }
+        self.wal.sync()?;
+        for (lsn, op) in ops {
+            self.apply_logged(lsn, op);
+        }
+        Ok(())
+    }
+
+    /// The LSN of the last applied record.
+    pub(crate) fn applied_lsn(&self) -> u64 {
+        self.seq.lock().applied
+    }
+
+    /// A write that logs nothing: its count and the LSN the collection is at.
+    fn unchanged(&self) -> Written {
+        Written {
+            count: 0,
+            lsn: self.applied_lsn(),
+        }
+    }
+
+    /// Applies the durable record `lsn` to memory in LSN order; returns its affected count.
+    fn apply_logged(&self, lsn: u64, op: Op) -> usize {
         let mut sealed_all = Vec::new();
         let mut seq = self.seq.lock();
         seq.pending.insert(lsn, op);
@@ -220,7 +261,7 @@ impl Live {
             self.queue_index(seg);
         }
         self.after_write();
-        Ok(n)
+        n
     }
 
     /// Queues compaction or a snapshot when their thresholds are crossed.
@@ -250,9 +291,9 @@ impl Live {
     }
 
     /// Validates and durably upserts `points`.
-    pub(crate) fn upsert(&self, points: Vec<Point>) -> Result<usize> {
+    pub(crate) fn upsert(&self, points: Vec<Point>) -> Result<Written> {
         if points.is_empty() {
-            return Ok(0);
+            return Ok(self.unchanged());
         }
         let cfg = &self.config;
         let mut prepared = Vec::with_capacity(points.len());
@@ -273,13 +314,13 @@ impl Live {
                 payload: p.payload,
             });
         }
-        let n = prepared.len();
-        self.write(Op::Upsert(prepared))?;
-        Ok(n)
+        let count = prepared.len();
+        let lsn = self.write(Op::Upsert(prepared))?.lsn;
+        Ok(Written { count, lsn })
     }
 
     /// Deletes the given ids; returns how many existed.
-    pub(crate) fn delete(&self, ids: &[PointId]) -> Result<usize> {
+    pub(crate) fn delete(&self, ids: &[PointId]) -> Result<Written> {
         let present: Vec<PointId> = {
             let st = self.state.read();
             ids.iter()
@@ -288,17 +329,17 @@ impl Live {
                 .collect()
         };
         if present.is_empty() {
-            return Ok(0);
+            return Ok(self.unchanged());
         }
         self.write(Op::Delete(present))
     }
 
     /// Deletes every point matching `filter` (logged as the resolved ids).
-    pub(crate) fn delete_by_filter(&self, filter: &Filter) -> Result<usize> {
+    pub(crate) fn delete_by_filter(&self, filter: &Filter) -> Result<Written> {
         let filter = &self.bind_filter(filter)?;
         let ids = self.state.read().matching_ids(filter);
         if ids.is_empty() {
-            return Ok(0);
+            return Ok(self.unchanged());
         }
         self.write(Op::Delete(ids))
     }
@@ -406,7 +447,7 @@ impl Live {
         &self,
         target: &PointSelector,
         update: PayloadUpdate,
-    ) -> Result<usize> {
+    ) -> Result<Written> {
         let max = self.shared.cfg.max_payload_bytes;
         let size =
             |p: &akidb_core::Payload| serde_json::to_vec(p).map(|v| v.len()).unwrap_or(usize::MAX);
@@ -457,7 +498,7 @@ impl Live {
             ids
         };
         if ids.is_empty() {
-            return Ok(0);
+            return Ok(self.unchanged());
         }
         self.write(Op::Payload(ids, change))
     }

@@ -69,6 +69,8 @@ pub struct EngineConfig {
     pub breaker: BreakerConfig,
     /// Tokio runtime for object-store calls; None => the engine starts a small one.
     pub runtime: Option<tokio::runtime::Handle>,
+    /// The replication layer's decisions; None => a single node that writes everything.
+    pub replica: Option<Arc<dyn crate::ReplicaHooks>>,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -104,6 +106,7 @@ impl EngineConfig {
             object_store: None,
             breaker: BreakerConfig::default(),
             runtime: None,
+            replica: None,
         }
     }
 }

@@ -35,6 +35,7 @@ mod fsutil;
 mod persist;
 mod policy;
 mod record;
+mod replica;
 mod segment;
 mod tier;
 mod types;
@@ -42,6 +43,7 @@ mod types;
 pub use akidb_storage::WalSync;
 pub use alias::MAX_ALIAS_ACTIONS;
 pub use config::{EngineConfig, TierPolicy};
+pub use replica::{ReplicaHooks, Written};
 pub use types::{
     CollectionInfo, CollectionStats, CollectionStatus, CompactionReport, EngineStats, SnapshotInfo,
     TierInfo,
@@ -480,7 +482,7 @@ impl Database {
     }
 
     /// The loaded collection, recording the access.
-    fn hot(&self, name: &str) -> Result<Arc<Live>> {
+    pub(crate) fn hot(&self, name: &str) -> Result<Arc<Live>> {
         let entry = self.healthy(name)?;
         entry.meta.lock().last_access = SystemTime::now();
         let live = entry.live.read().clone();
@@ -510,6 +512,8 @@ impl Database {
             status,
             reason,
             text_index: entry.config.text_index.clone(),
+            writer: None,
+            role: None,
         }
     }
 
@@ -600,7 +604,7 @@ impl Database {
     }
 
     /// Deletes a collection's local files only.
-    fn drop_local(&self, name: &str) -> Result<()> {
+    pub(crate) fn drop_local(&self, name: &str) -> Result<()> {
         let _guard = self.inner.catalog_lock.lock();
         if !self.inner.collections.read().contains_key(name) {
             return Err(Error::collection_not_found(name));
@@ -632,7 +636,7 @@ impl Database {
     }
 
     /// Inserts or replaces points; returns once they are durable and searchable.
-    pub fn upsert(&self, name: &str, points: Vec<Point>) -> Result<usize> {
+    pub fn upsert(&self, name: &str, points: Vec<Point>) -> Result<Written> {
         self.hot(name)?.upsert(points)
     }
 
@@ -674,17 +678,17 @@ impl Database {
         name: &str,
         target: &PointSelector,
         update: PayloadUpdate,
-    ) -> Result<usize> {
+    ) -> Result<Written> {
         self.hot(name)?.update_payload(target, update)
     }
 
     /// Deletes points by id; returns how many existed.
-    pub fn delete(&self, name: &str, ids: &[PointId]) -> Result<usize> {
+    pub fn delete(&self, name: &str, ids: &[PointId]) -> Result<Written> {
         self.hot(name)?.delete(ids)
     }
 
     /// Deletes every point matching `filter`; returns how many.
-    pub fn delete_by_filter(&self, name: &str, filter: &Filter) -> Result<usize> {
+    pub fn delete_by_filter(&self, name: &str, filter: &Filter) -> Result<Written> {
         self.hot(name)?.delete_by_filter(filter)
     }
 

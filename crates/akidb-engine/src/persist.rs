@@ -398,7 +398,12 @@ pub(crate) fn snapshot(live: &Live) -> Result<SnapshotInfo> {
     let extra = serde_json::json!({ EXTRA_KEY: Layout { layout_version: 1, segments: layout } });
     let manifest = w.finish(extra)?;
     // Everything up to `lsn` is now in a durable snapshot.
-    live.wal.truncate_through(lsn)?;
+    // A writer keeps what it has not shipped yet: followers read it from the bucket.
+    let keep_from = match &live.shared.cfg.replica {
+        Some(r) => r.shipped_through(&live.config.name),
+        None => lsn,
+    };
+    live.wal.truncate_through(lsn.min(keep_from))?;
     let keep = live.shared.cfg.snapshot_retention.max(1);
     let dirs = snapshot_dirs(&live.dir);
     if dirs.len() > keep {
@@ -415,13 +420,17 @@ pub(crate) fn snapshot(live: &Live) -> Result<SnapshotInfo> {
             akidb_storage::crash::point("snapshot.retention.after_remove");
         }
     }
-    let upload = if live.shared.cfg.object_store.is_some() {
+    let uploads = match &live.shared.cfg.replica {
+        Some(r) => r.uploads_snapshots(&live.config.name),
+        None => true,
+    };
+    let upload = if live.shared.cfg.object_store.is_some() && uploads {
         crate::tier::upload_snapshot_or_queue(&live.shared, &live.config.name, &final_dir)
     } else {
         // The embedded LocalFs store only receives snapshots when a collection goes cold.
         Ok(())
     };
-    let uploaded = live.shared.cfg.object_store.is_some() && upload.is_ok();
+    let uploaded = live.shared.cfg.object_store.is_some() && uploads && upload.is_ok();
     if let Err(e) = upload {
         // The snapshot is durable locally; the upload is retried from the dead-letter queue.
         tracing::warn!(collection = %live.config.name, snapshot = %id, error = %e, "snapshot upload failed");

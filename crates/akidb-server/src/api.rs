@@ -180,6 +180,12 @@ pub struct CollectionView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub text_index: Option<akidb_core::TextIndexConfig>,
+    /// With replication: the node id of the collection's writer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
+    /// With replication: this node's role, `writer` or `follower`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl From<CollectionInfo> for CollectionView {
@@ -199,6 +205,8 @@ impl From<CollectionInfo> for CollectionView {
             status: c.status,
             reason: c.reason,
             text_index: c.text_index,
+            writer: c.writer,
+            role: c.role,
         }
     }
 }
@@ -296,6 +304,8 @@ pub struct UpsertBody {
 pub struct UpsertAnswer {
     /// Points written.
     pub upserted: u64,
+    /// The LSN the write was applied at; pass it as `"consistency":{"min_lsn":…}` to read it back anywhere.
+    pub lsn: u64,
 }
 
 /// `POST …/points/delete` body: exactly one of `ids` or `filter`.
@@ -358,6 +368,8 @@ pub fn parse_filter(v: &Value) -> Result<Filter, ApiError> {
 pub struct DeleteAnswer {
     /// Points that existed and are now deleted.
     pub deleted: u64,
+    /// The LSN the write was applied at; pass it as `"consistency":{"min_lsn":…}` to read it back anywhere.
+    pub lsn: u64,
 }
 
 /// `POST …/search` body.
@@ -936,6 +948,8 @@ pub fn selector(
 pub struct UpdatedAnswer {
     /// Points that existed and were updated.
     pub updated: u64,
+    /// The LSN the write was applied at; pass it as `"consistency":{"min_lsn":…}` to read it back anywhere.
+    pub lsn: u64,
 }
 
 /// `POST /api/v1/aliases` body: actions applied in order, all together or not at all.

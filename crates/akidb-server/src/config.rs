@@ -30,6 +30,33 @@ pub struct Config {
     pub telemetry: TelemetrySection,
     /// `[tls]`
     pub tls: TlsSection,
+    /// `[replication]`
+    pub replication: ReplicationSection,
+}
+
+/// Replication on S3 (docs/replication.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicationSection {
+    /// Run as one of several nodes sharing the bucket.
+    pub enabled: bool,
+    /// This node's id (default: the hostname).
+    pub node_id: Option<String>,
+    /// Where other nodes reach this node's REST API.
+    pub advertise_rest_url: Option<String>,
+    /// Where other nodes reach this node's gRPC API.
+    pub advertise_grpc_url: Option<String>,
+    /// `local` or `object_store`.
+    pub ack_object_store: bool,
+    /// Longest wait before a record is shipped.
+    pub ship_interval: Duration,
+    /// Lease length.
+    pub lease: Duration,
+    /// Lease renewal interval.
+    pub renew_interval: Duration,
+    /// Most lag at which a follower reports ready.
+    pub ready_max_lag: Duration,
+    /// How long a read with `min_lsn` waits.
+    pub min_lsn_timeout: Duration,
 }
 
 /// TLS for both listeners (off unless both files are set).
@@ -212,6 +239,7 @@ impl std::fmt::Debug for Config {
             .field("object_store", &self.object_store)
             .field("telemetry", &self.telemetry)
             .field("tls", &self.tls)
+            .field("replication", &self.replication)
             .finish()
     }
 }
@@ -460,6 +488,36 @@ pub static KEYS: &[Key] = &[
     Key { section: "tls", name: "client_ca_file", env: "AKIDB_TLS_CLIENT_CA_FILE", default: "(unset: no client certificates)",
         doc: "PEM CA bundle; when set, every client must present a certificate signed by it (mutual TLS) or the handshake is refused; read at start-up",
         set: |c, r| { c.tls.client_ca_file = opt_str(r)?.map(PathBuf::from); Ok(()) } },
+    Key { section: "replication", name: "enabled", env: "AKIDB_REPLICATION_ENABLED", default: "false",
+        doc: "run as one of several nodes sharing the S3 bucket: one writer per collection, followers that apply its log and forward writes (needs `s3.enabled`; turns the tier policy off)",
+        set: |c, r| { c.replication.enabled = as_bool(r)?; Ok(()) } },
+    Key { section: "replication", name: "node_id", env: "AKIDB_NODE_ID", default: "(the hostname)",
+        doc: "this node's id in leases and in `POST …/handover {\"to\"}`; unique per node",
+        set: |c, r| { c.replication.node_id = opt_str(r)?; Ok(()) } },
+    Key { section: "replication", name: "advertise_rest_url", env: "AKIDB_ADVERTISE_REST_URL", default: "(http://<rest_addr>)",
+        doc: "the URL other nodes forward REST writes to",
+        set: |c, r| { c.replication.advertise_rest_url = opt_str(r)?; Ok(()) } },
+    Key { section: "replication", name: "advertise_grpc_url", env: "AKIDB_ADVERTISE_GRPC_URL", default: "(http://<grpc_addr>)",
+        doc: "the URL other nodes forward gRPC writes to",
+        set: |c, r| { c.replication.advertise_grpc_url = opt_str(r)?; Ok(()) } },
+    Key { section: "replication", name: "ack", env: "AKIDB_REPLICATION_ACK", default: "local",
+        doc: "`local`: acknowledge after the local fsync (a writer's crash loses at most the unshipped tail); `object_store`: after the log object holding the write is in the bucket (nothing acknowledged is lost)",
+        set: |c, r| { c.replication.ack_object_store = match as_str(r)?.as_str() { "local" => false, "object_store" => true, o => return Err(format!("expected \"local\" or \"object_store\", got '{o}'")) }; Ok(()) } },
+    Key { section: "replication", name: "ship_interval", env: "AKIDB_REPLICATION_SHIP_INTERVAL", default: "200ms",
+        doc: "longest time a write waits before the writer ships it to the bucket (also how often followers poll)",
+        set: |c, r| { c.replication.ship_interval = as_duration(r)?.max(Duration::from_millis(1)); Ok(()) } },
+    Key { section: "replication", name: "lease", env: "AKIDB_REPLICATION_LEASE", default: "10s",
+        doc: "lease length: a follower takes over after seeing the writer's lease unchanged this long",
+        set: |c, r| { c.replication.lease = as_duration(r)?; Ok(()) } },
+    Key { section: "replication", name: "renew_interval", env: "AKIDB_REPLICATION_RENEW_INTERVAL", default: "3s",
+        doc: "how often the writer renews its lease; it stops acknowledging writes `lease - renew_interval` after the last renewal it sent",
+        set: |c, r| { c.replication.renew_interval = as_duration(r)?; Ok(()) } },
+    Key { section: "replication", name: "ready_max_lag", env: "AKIDB_REPLICATION_READY_MAX_LAG", default: "2s",
+        doc: "a follower answers `/ready` only once every collection it follows is caught up within this",
+        set: |c, r| { c.replication.ready_max_lag = as_duration(r)?; Ok(()) } },
+    Key { section: "replication", name: "min_lsn_timeout", env: "AKIDB_REPLICATION_MIN_LSN_TIMEOUT", default: "5s",
+        doc: "how long a read with `\"consistency\":{\"min_lsn\":N}` waits for this node before 504 `replica_behind`",
+        set: |c, r| { c.replication.min_lsn_timeout = as_duration(r)?; Ok(()) } },
 ];
 
 /// Environment variables read besides the keys' own.
@@ -513,6 +571,18 @@ impl Default for Config {
                 otlp_service_name: "akidb".into(),
             },
             tls: TlsSection::default(),
+            replication: ReplicationSection {
+                enabled: false,
+                node_id: None,
+                advertise_rest_url: None,
+                advertise_grpc_url: None,
+                ack_object_store: false,
+                ship_interval: Duration::from_millis(200),
+                lease: Duration::from_secs(10),
+                renew_interval: Duration::from_secs(3),
+                ready_max_lag: Duration::from_secs(2),
+                min_lsn_timeout: Duration::from_secs(5),
+            },
         }
     }
 }
@@ -612,6 +682,19 @@ impl Config {
             return Err(
                 "s3.enabled is true but s3.bucket (AKIDB_S3_BUCKET) is not set".to_string(),
             );
+        }
+        if self.replication.enabled && !self.s3.enabled {
+            return Err(
+                "replication.enabled (AKIDB_REPLICATION_ENABLED) needs S3: the bucket is \
+                 the replicas' shared source of truth; set s3.enabled and s3.bucket"
+                    .into(),
+            );
+        }
+        if self.replication.enabled && self.replication.renew_interval >= self.replication.lease {
+            return Err(format!(
+                "replication.renew_interval ({:?}) must be shorter than replication.lease ({:?})",
+                self.replication.renew_interval, self.replication.lease
+            ));
         }
         if self.auth.api_key.is_some() && self.auth.api_key == self.auth.read_only_api_key {
             return Err("auth.api_key and auth.read_only_api_key must differ".into());

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::auth::{self, Access};
 use crate::error::ApiError;
+use crate::replicate::{forwarded, points_client, relay, writer_elsewhere};
 use crate::state::{parse_demote_target, Shared};
 
 /// Implements the four services (collections, points, admin, aliases) over shared state.
@@ -329,6 +330,10 @@ impl pb::points_server::Points for GrpcApi {
     ) -> Result<Response<pb::UpsertResponse>, Status> {
         let state = self.state.clone();
         self.call("Points", "Upsert", Access::Write, request, |r| async move {
+            if let Some(w) = writer_elsewhere(&state, &r.collection)? {
+                let mut c = points_client(&r.collection, &w).await?;
+                return relay(c.upsert(forwarded(&state, r)).await);
+            }
             let limit = state.limits.max_batch_points;
             if r.points.len() > limit {
                 return Err(ApiError::batch_too_large(
@@ -350,7 +355,10 @@ impl pb::points_server::Points for GrpcApi {
                 })
                 .collect::<Result<Vec<_>, ApiError>>()?;
             let n = state.upsert(r.collection, points).await?;
-            Ok(pb::UpsertResponse { upserted: n as u64 })
+            Ok(pb::UpsertResponse {
+                upserted: n.count as u64,
+                lsn: n.lsn,
+            })
         })
         .await
     }
@@ -374,8 +382,15 @@ impl pb::points_server::Points for GrpcApi {
     ) -> Result<Response<pb::DeleteResponse>, Status> {
         let state = self.state.clone();
         self.call("Points", "Delete", Access::Write, request, |r| async move {
+            if let Some(w) = writer_elsewhere(&state, &r.collection)? {
+                let mut c = points_client(&r.collection, &w).await?;
+                return relay(c.delete(forwarded(&state, r)).await);
+            }
             let n = state.delete_ids(r.collection, vec![id_from(r.id)?]).await?;
-            Ok(pb::DeleteResponse { deleted: n as u64 })
+            Ok(pb::DeleteResponse {
+                deleted: n.count as u64,
+                lsn: n.lsn,
+            })
         })
         .await
     }
@@ -391,6 +406,10 @@ impl pb::points_server::Points for GrpcApi {
             Access::Write,
             request,
             |r| async move {
+                if let Some(w) = writer_elsewhere(&state, &r.collection)? {
+                    let mut c = points_client(&r.collection, &w).await?;
+                    return relay(c.delete_many(forwarded(&state, r)).await);
+                }
                 let filter = filter_from(&r.filter_json)?;
                 let n = match (r.ids.is_empty(), filter) {
                     (false, None) => {
@@ -409,7 +428,10 @@ impl pb::points_server::Points for GrpcApi {
                         ))
                     }
                 };
-                Ok(pb::DeleteResponse { deleted: n as u64 })
+                Ok(pb::DeleteResponse {
+                    deleted: n.count as u64,
+                    lsn: n.lsn,
+                })
             },
         )
         .await
@@ -577,10 +599,17 @@ impl pb::points_server::Points for GrpcApi {
             Access::Write,
             request,
             |r| async move {
+                if let Some(w) = writer_elsewhere(&state, &r.collection)? {
+                    let mut c = points_client(&r.collection, &w).await?;
+                    return relay(c.delete_payload(forwarded(&state, r)).await);
+                }
                 let target = selector_from(r.ids, &r.filter_json)?;
                 let update = akidb_core::PayloadUpdate::DeleteKeys(r.keys);
                 let n = state.update_payload(r.collection, target, update).await?;
-                Ok(pb::UpdateResponse { updated: n as u64 })
+                Ok(pb::UpdateResponse {
+                    updated: n.count as u64,
+                    lsn: n.lsn,
+                })
             },
         )
         .await
@@ -643,6 +672,15 @@ impl GrpcApi {
     ) -> Result<Response<pb::UpdateResponse>, Status> {
         let state = self.state.clone();
         self.call("Points", method, Access::Write, request, |r| async move {
+            if let Some(w) = writer_elsewhere(&state, &r.collection)? {
+                let mut c = points_client(&r.collection, &w).await?;
+                let m = forwarded(&state, r);
+                return relay(if overwrite {
+                    c.overwrite_payload(m).await
+                } else {
+                    c.set_payload(m).await
+                });
+            }
             let payload = update_payload_from(&r.payload_json)?;
             let target = selector_from(r.ids, &r.filter_json)?;
             let update = if overwrite {
@@ -651,7 +689,10 @@ impl GrpcApi {
                 akidb_core::PayloadUpdate::Merge(payload)
             };
             let n = state.update_payload(r.collection, target, update).await?;
-            Ok(pb::UpdateResponse { updated: n as u64 })
+            Ok(pb::UpdateResponse {
+                updated: n.count as u64,
+                lsn: n.lsn,
+            })
         })
         .await
     }

@@ -17,6 +17,7 @@ pub mod console;
 pub mod error;
 pub mod grpc;
 pub mod metrics;
+pub mod replicate;
 pub mod rest;
 pub mod state;
 pub mod telemetry;
@@ -64,6 +65,44 @@ pub fn engine_config(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<E
     e.breaker.failure_rate = b.breaker_failure_rate;
     e.breaker.cool_down = b.breaker_cool_down;
     Ok(e)
+}
+
+/// Maps `[replication]` onto the replicator's settings (node id: the hostname by default;
+/// advertised URLs: the listen addresses).
+pub fn replication_config(config: &Config, tls: bool) -> akidb_replication::ReplicationConfig {
+    let r = &config.replication;
+    let scheme = if tls { "https" } else { "http" };
+    let node_id = r.node_id.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "akidb".to_string())
+    });
+    akidb_replication::ReplicationConfig {
+        node_id,
+        rest_url: r
+            .advertise_rest_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{}", config.server.rest_addr)),
+        grpc_url: r
+            .advertise_grpc_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{}", config.server.grpc_addr)),
+        ack: if r.ack_object_store {
+            akidb_replication::AckMode::ObjectStore
+        } else {
+            akidb_replication::AckMode::Local
+        },
+        ship_interval: r.ship_interval,
+        ship_max_bytes: 4 << 20,
+        lease: r.lease,
+        renew_interval: r.renew_interval,
+        ready_max_lag: r.ready_max_lag,
+        min_lsn_timeout: r.min_lsn_timeout,
+        state_dir: config.storage.data_dir.join("replication"),
+    }
 }
 
 /// Builds the S3 object store when `s3.enabled`; `None` means the engine's local default.
@@ -141,11 +180,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut engine_cfg = engine_config(&config, metrics.clone())?;
     engine_cfg.object_store = s3_store(&config).await?;
     engine_cfg.runtime = Some(tokio::runtime::Handle::current());
-    let state = Arc::new(AppState::new(
-        config.limits.clone(),
-        config.auth.clone(),
-        metrics.clone(),
-    ));
+    let replicator = match (&engine_cfg.object_store, config.replication.enabled) {
+        (Some(store), true) => {
+            let r = akidb_replication::Replicator::new(
+                replication_config(&config, tls.is_some()),
+                store.clone(),
+            );
+            engine_cfg.replica = Some(r.hooks());
+            // Tier moves would take a collection away from under its followers.
+            engine_cfg.cold_tier_enabled = false;
+            engine_cfg.tier.hot_idle = Duration::from_secs(100 * 365 * 86_400);
+            engine_cfg.tier.hot_memory_budget = None;
+            Some(r)
+        }
+        _ => None,
+    };
+    let mut app_state = AppState::new(config.limits.clone(), config.auth.clone(), metrics.clone());
+    app_state.replicator = replicator.clone();
+    let state = Arc::new(app_state);
     let rest_listener = TcpListener::bind(config.server.rest_addr)
         .await
         .with_context(|| {
@@ -181,6 +233,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let start = Instant::now();
             match Database::open_with(engine_cfg) {
                 Ok(db) => {
+                    if let Some(r) = &state.replicator {
+                        let started =
+                            tokio::runtime::Handle::current().block_on(r.start(db.clone()));
+                        if let Err(e) = started {
+                            let _ = fatal_tx.blocking_send(anyhow!(
+                                "replication could not read the bucket: {e}"
+                            ));
+                            return;
+                        }
+                    }
                     let n = db.list_collections().len();
                     state.set_database(db);
                     tracing::info!(
@@ -260,6 +322,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         Some(err) = fatal_rx.recv() => Err(err),
     };
+    if let Some(r) = &replicator {
+        // Graceful shutdown hands every collection this node writes to a follower first.
+        let grace = config.replication.lease + Duration::from_secs(2);
+        if tokio::time::timeout(grace, r.handover_all()).await.is_err() {
+            tracing::warn!("handover at shutdown did not finish in time; followers take over when the leases expire");
+        }
+    }
     let _ = stop_tx.send(true);
     let grace = config.server.shutdown_grace;
     let drained = tokio::time::timeout(grace, async {

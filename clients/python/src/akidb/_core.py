@@ -51,6 +51,7 @@ from .models import (
     Record,
     ScrollPage,
     SearchRequest,
+    Handover,
     Snapshot,
     TextIndex,
     TierPolicy,
@@ -91,6 +92,7 @@ ROUTES: Dict[Tuple[str, str], str] = {
     ("POST", "/api/v1/admin/collections/{name}/snapshot"): "create_snapshot",
     ("GET", "/api/v1/admin/collections/{name}/snapshots"): "list_snapshots",
     ("POST", "/api/v1/admin/collections/{name}/restore"): "restore",
+    ("POST", "/api/v1/admin/collections/{name}/handover"): "handover",
     ("GET", "/api/v1/admin/dlq"): "list_dlq",
     ("POST", "/api/v1/admin/dlq/retry-all"): "retry_dlq",
     ("POST", "/api/v1/aliases"): "update_aliases",
@@ -514,6 +516,13 @@ def restore(name: str, snapshot_id: Optional[str] = None, verify_integrity: Opti
         body["verify_integrity"] = verify_integrity
     return Call(
         "POST", "/api/v1/admin/collections/{name}/restore", _admin(name) + "/restore", encode(body), Collection.from_json
+    )
+
+
+def handover(name: str, to: Optional[str] = None) -> Call[Handover]:
+    body: JsonDict = {} if to is None else {"to": to}
+    return Call(
+        "POST", "/api/v1/admin/collections/{name}/handover", _admin(name) + "/handover", encode(body), Handover.from_json
     )
 
 

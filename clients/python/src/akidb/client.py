@@ -40,6 +40,7 @@ from .models import (
     RenameAlias,
     ScrollPage,
     SearchRequest,
+    Handover,
     Snapshot,
     TextIndex,
     TierPolicy,
@@ -429,6 +430,10 @@ class AkiDB:
     ) -> Collection:
         return self._run(_core.restore(collection, snapshot_id, verify_integrity))
 
+    def handover(self, collection: str, to: Optional[str] = None) -> Handover:
+        """Moves the collection's writer role to `to` (or any live node) without losing a write."""
+        return self._run(_core.handover(collection, to))
+
     def list_dlq(self) -> List[DlqEntry]:
         return self._run(_core.list_dlq())
 
@@ -697,6 +702,10 @@ class AsyncAkiDB:
         self, collection: str, snapshot_id: Optional[str] = None, *, verify_integrity: Optional[bool] = None
     ) -> Collection:
         return await self._run(_core.restore(collection, snapshot_id, verify_integrity))
+
+    async def handover(self, collection: str, to: Optional[str] = None) -> Handover:
+        """Moves the collection's writer role to `to` (or any live node) without losing a write."""
+        return await self._run(_core.handover(collection, to))
 
     async def list_dlq(self) -> List[DlqEntry]:
         return await self._run(_core.list_dlq())

@@ -252,6 +252,20 @@ class Snapshot:
 
 
 @dataclass
+class Handover:
+    """The answer of a handover: the collection's new writer and where it continues."""
+
+    name: str
+    writer: str
+    epoch: int
+    lsn: int
+
+    @classmethod
+    def from_json(cls, d: JsonDict) -> "Handover":
+        return cls(d["name"], d["writer"], d["epoch"], d["lsn"])
+
+
+@dataclass
 class DlqEntry:
     id: str
     key: str
