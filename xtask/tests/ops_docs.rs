@@ -15,7 +15,7 @@ const DOCS: [&str; 5] = [
 ];
 
 /// docs/api.md routes; `{}` is one path segment.
-const ROUTES: [&str; 31] = [
+const ROUTES: [&str; 32] = [
     "/health",
     "/ready",
     "/metrics",
@@ -41,6 +41,7 @@ const ROUTES: [&str; 31] = [
     "/api/v1/admin/collections/{}/snapshot",
     "/api/v1/admin/collections/{}/snapshots",
     "/api/v1/admin/collections/{}/restore",
+    "/api/v1/admin/collections/{}/handover",
     "/api/v1/admin/dlq",
     "/api/v1/admin/dlq/retry-all",
     "/api/v1/aliases",

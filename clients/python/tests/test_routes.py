@@ -73,6 +73,7 @@ def _every_call() -> List[_core.Call[Any]]:
         _core.search_batch("c", [SearchRequest(v, 2, f, 32, True, False, True), {"vector": [1, 2, 3]}]),
         _core.demote("c", "cold"),
         _core.restore("c", "latest", True),
+        _core.handover("c", "n1"),
         _core.scroll("c", f, 5, {"value": 3, "id": 1}, True, False, OrderBy("n", "desc")),
         _core.update_aliases([CreateAlias("a", "c"), DeleteAlias("b"), RenameAlias("a", "d")]),
     ]

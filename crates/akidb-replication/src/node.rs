@@ -136,6 +136,8 @@ struct CollState {
     last_renew: Instant,
     /// The last renewal failed because the store was unreachable.
     store_down: bool,
+    /// Why the last renewal failed, for the `no_writer` answer.
+    renew_error: Option<String>,
     handing_over: bool,
     shipped: u64,
     applied: u64,
@@ -168,6 +170,7 @@ impl Coll {
                 valid_until: None,
                 last_renew: Instant::now(),
                 store_down: false,
+                renew_error: None,
                 handing_over: false,
                 shipped: 0,
                 applied: 0,
@@ -427,17 +430,17 @@ impl Replicator {
         Ok(())
     }
 
-    /// Records this node as writer from `applied` and starts the driver. The epoch's start
-    /// is in the lease; its first log object will begin there.
+    /// Records this node as writer, the bucket's log ending at `shipped`, and starts the
+    /// driver. The epoch's start is in the lease; its first log object begins there.
     async fn become_writer(
         &self,
         name: &str,
         held: Held,
-        applied: u64,
+        shipped: u64,
         renew_started: Instant,
     ) -> Result<()> {
         let epoch = held.lease.epoch;
-        let start = applied + 1;
+        let start = shipped + 1;
         self.remember_epoch(name, epoch)?;
         let coll = self
             .coll(name)
@@ -447,9 +450,9 @@ impl Replicator {
         st.valid_until = Some(renew_started + self.valid_for());
         st.last_renew = renew_started;
         st.held = Some(held);
-        st.shipped = applied;
-        st.applied = applied;
-        st.snapshot_lsn = st.snapshot_lsn.max(applied);
+        st.shipped = shipped;
+        st.applied = st.applied.max(shipped);
+        st.snapshot_lsn = st.snapshot_lsn.max(shipped);
         st.bootstrapped = true;
         st.needs_rebuild = false;
         st.handing_over = false;
@@ -475,8 +478,16 @@ impl Replicator {
     /// Persists the epoch this node writes `name` in, for the divergence check after a restart.
     fn remember_epoch(&self, name: &str, epoch: u64) -> Result<()> {
         let path = self.epoch_file(name);
-        std::fs::write(&path, epoch.to_string())
-            .map_err(|e| Error::io(format!("write {}", path.display()), &e))
+        let tmp = path.with_extension("epoch.tmp");
+        let written = (|| {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(epoch.to_string().as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        written.map_err(|e| Error::io(format!("write {}", path.display()), &e))?;
+        akidb_storage::wal::fsync_dir(&self.inner.cfg.state_dir)
     }
 
     fn wrote_epoch(&self, name: &str) -> Option<u64> {
@@ -780,6 +791,12 @@ impl Replicator {
             };
             if let Err(e) = step {
                 tracing::warn!(collection = %coll.name, error = %e, "replication step failed");
+                // A follower that could not look at the bucket cannot tell that the lease
+                // stayed unchanged: the takeover clock starts again.
+                let mut st = coll.st.lock();
+                if st.role == Role::Follower {
+                    st.seen_at = Instant::now();
+                }
             }
             if coll.st.lock().role == Role::Writer {
                 tokio::select! {
@@ -858,13 +875,20 @@ impl Replicator {
                     });
                     st.valid_until = Some(sent + self.valid_for());
                     st.store_down = false;
+                    st.renew_error = None;
                 }
                 Ok(())
             }
             Err(e) if e.code() == "precondition_failed" => {
                 // A retried conditional write whose first attempt landed also ends here:
                 // only a lease that names someone else (or a newer epoch) means we lost it.
-                let now = lease::read(&self.inner.store, &coll.name).await?;
+                let now = match lease::read(&self.inner.store, &coll.name).await {
+                    Ok(now) => now,
+                    Err(e) => {
+                        coll.st.lock().renew_error = Some(e.to_string());
+                        return Err(e);
+                    }
+                };
                 let mut st = coll.st.lock();
                 match now {
                     Some(h)
@@ -890,7 +914,10 @@ impl Replicator {
                 Ok(())
             }
             Err(e) => {
-                coll.st.lock().store_down = e.kind() == ErrorKind::Unavailable;
+                let mut st = coll.st.lock();
+                st.store_down = e.kind() == ErrorKind::Unavailable;
+                st.renew_error = Some(e.to_string());
+                drop(st);
                 Err(e)
             }
         }
@@ -1000,13 +1027,13 @@ impl Replicator {
     }
 
     /// Applies every record the log holds after this node's applied LSN that counts under
-    /// the fencing rule; returns the number applied.
+    /// the fencing rule; returns the last LSN the bucket's log holds (the log's end).
     async fn apply_log(&self, coll: &Arc<Coll>, keys: &[String], held: &Held) -> Result<u64> {
-        let current = match held.lease.start_lsn {
-            Some(start) => (held.lease.epoch, start),
-            // A new writer is still catching up: its start is unknown, so nothing can be
-            // known to count yet.
-            None => return Ok(0),
+        // A lease without a start (written by an older build while its writer caught up)
+        // fences nothing before it and claims nothing of its own.
+        let (current, mut log_end) = match held.lease.start_lsn {
+            Some(start) => ((held.lease.epoch, start), start - 1),
+            None => ((held.lease.epoch, u64::MAX), 0),
         };
         let idx = LogIndex::new(keys.iter().map(|k| k.as_str()), Some(current));
         let db = self.db().clone();
@@ -1033,7 +1060,7 @@ impl Replicator {
         if plan.first().is_some_and(|(f, _, _)| *f > applied + 1) {
             // What we need was removed after a snapshot covered it: start over from that.
             coll.st.lock().needs_rebuild = true;
-            return Ok(0);
+            return Ok(log_end);
         }
         let store = self.inner.store.clone();
         let name = coll.name.clone();
@@ -1047,7 +1074,6 @@ impl Replicator {
                 }
             }))
             .buffered(16);
-        let mut total = 0;
         use futures_util::StreamExt;
         while let Some((key, fence, bytes)) = fetches.next().await {
             let bytes = match bytes {
@@ -1057,6 +1083,9 @@ impl Replicator {
                 Err(e) => return Err(e),
             };
             let obj = log::decode(&key, &bytes)?;
+            if let Some(last) = obj.records.iter().rev().find(|r| r.lsn < fence) {
+                log_end = log_end.max(last.lsn);
+            }
             let todo: Vec<_> = obj
                 .records
                 .into_iter()
@@ -1069,12 +1098,10 @@ impl Replicator {
                 break;
             }
             let last = todo[todo.len() - 1].lsn;
-            let count = todo.len() as u64;
             let db = self.db().clone();
             let n = coll.name.clone();
             blocking(move || db.apply_replicated(&n, &todo)).await?;
             applied = last;
-            total += count;
             let mut st = coll.st.lock();
             st.applied = applied;
             st.shipped = st.shipped.max(applied);
@@ -1085,7 +1112,7 @@ impl Replicator {
         st.shipped = st.shipped.max(applied);
         st.lag_seconds = 0.0;
         st.caught_up_at = Some(Instant::now());
-        Ok(total)
+        Ok(log_end)
     }
 
     /// Makes the local copy of a followed collection: the newest snapshot in the bucket,
@@ -1170,20 +1197,16 @@ impl Replicator {
         tracing::info!(collection = %coll.name, "replication: the collection's lease is gone; local copy removed");
     }
 
-    /// Takes the lease (new epoch, start pending), applies the log to its end, publishes
-    /// the epoch's start, and starts taking writes.
+    /// Applies the log to its end, then takes the lease with the next epoch starting right
+    /// after it, and starts taking writes. Records of this node's own unshipped tail (its
+    /// previous process held the lease) are shipped in the new epoch; records the bucket
+    /// never had from any other holder mean a divergent copy, which is rebuilt first.
     async fn take_over(&self, coll: &Arc<Coll>, held: Held) -> Result<()> {
         if coll.st.lock().needs_rebuild {
             return Ok(());
         }
-        let mut lease = self.new_lease(held.lease.config.clone(), held.lease.epoch + 1, None);
-        lease.lease_ms = self.inner.cfg.lease.as_millis() as u64;
-        let etag = match lease::replace(&self.inner.store, &lease, &held.etag).await {
-            Ok(etag) => etag,
-            Err(e) if e.code() == "precondition_failed" => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        // Apply to the end of what the old epoch(s) shipped.
+        // Catch up before claiming: a damaged log object stops the takeover here, with the
+        // lease untouched, instead of raising the epoch on every attempt.
         let keys: Vec<String> = self
             .inner
             .store
@@ -1192,34 +1215,42 @@ impl Replicator {
             .into_iter()
             .map(|o| o.key)
             .collect();
-        let old = Held {
-            lease: held.lease.clone(),
-            etag: held.etag.clone(),
-        };
-        let start_known = old.lease.start_lsn.is_some();
-        let effective = if start_known {
-            old
-        } else {
-            // The previous taker died before publishing its start: it wrote nothing that counts.
-            let mut prev = old;
-            prev.lease.start_lsn = Some(u64::MAX);
-            prev
-        };
-        self.apply_log(coll, &keys, &effective).await?;
+        let log_end = self.apply_log(coll, &keys, &held).await?;
         let db = self.db().clone();
         let n = coll.name.clone();
         let applied = blocking(move || db.applied_lsn(&n)).await?;
+        let ours = held.lease.holder == self.inner.cfg.node_id;
+        if coll.st.lock().needs_rebuild || applied < log_end {
+            // Not caught up (a gap, an object removed meanwhile): try again next step.
+            return Ok(());
+        }
+        if applied > log_end && !ours {
+            tracing::warn!(collection = %coll.name, applied, log_end, "replication: local records the bucket never had; rebuilding before taking over");
+            coll.st.lock().needs_rebuild = true;
+            return Ok(());
+        }
+        // Objects the old writer puts after this point start at `log_end + 1` or later and
+        // are fenced by the new start; the old writer acknowledged none of them (its lease
+        // had run out, or it released it after shipping everything).
         let started = Instant::now();
-        lease.start_lsn = Some(applied + 1);
-        lease.renewed_at_ms = lease::now_ms();
-        let etag = lease::replace(&self.inner.store, &lease, &etag).await?;
+        let lease = self.new_lease(
+            held.lease.config.clone(),
+            held.lease.epoch + 1,
+            Some(log_end + 1),
+        );
+        let etag = match lease::replace(&self.inner.store, &lease, &held.etag).await {
+            Ok(etag) => etag,
+            Err(e) if e.code() == "precondition_failed" => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let reason = if held.lease.released {
             "handover"
         } else {
             "acquired"
         };
-        self.become_writer(&coll.name, Held { lease, etag }, applied, started)
+        self.become_writer(&coll.name, Held { lease, etag }, log_end, started)
             .await?;
+        coll.ship_now.notify_one();
         self.transition(&coll.name, reason);
         Ok(())
     }
@@ -1247,10 +1278,11 @@ impl ReplicaHooks for Replicator {
                 if valid || tolerated {
                     Ok(())
                 } else {
-                    Err(Error::no_writer(
-                        collection,
-                        "the lease could not be renewed",
-                    ))
+                    let why = match &st.renew_error {
+                        Some(e) => format!("the lease could not be renewed: {e}"),
+                        None => "the lease could not be renewed".to_string(),
+                    };
+                    Err(Error::no_writer(collection, &why))
                 }
             }
         }

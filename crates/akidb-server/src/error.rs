@@ -116,6 +116,12 @@ impl ApiError {
         let code = match self.status {
             StatusCode::BAD_REQUEST => Code::InvalidArgument,
             StatusCode::NOT_FOUND => Code::NotFound,
+            // A state conflict (lost lease, nobody to hand over to) is not "exists already".
+            StatusCode::CONFLICT
+                if matches!(self.code, "fenced" | "no_follower" | "precondition_failed") =>
+            {
+                Code::FailedPrecondition
+            }
             StatusCode::CONFLICT => Code::AlreadyExists,
             StatusCode::PAYLOAD_TOO_LARGE => Code::ResourceExhausted,
             StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,

@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use crate::auth::{self, Access};
 use crate::error::ApiError;
-use crate::replicate::{forwarded, points_client, relay, writer_elsewhere};
+use crate::replicate::{forwarded, points_client, relay, writer_channel, writer_elsewhere};
 use crate::state::{parse_demote_target, Shared};
 
 /// Implements the four services (collections, points, admin, aliases) over shared state.
@@ -311,6 +311,11 @@ impl pb::collections_server::Collections for GrpcApi {
             Access::Write,
             request,
             |r| async move {
+                if let Some(w) = writer_elsewhere(&state, &r.name)? {
+                    let ch = writer_channel(&r.name, &w).await?;
+                    let mut c = pb::collections_client::CollectionsClient::new(ch);
+                    return relay(c.delete(forwarded(&state, r)).await);
+                }
                 state.drop_collection(r.name.clone()).await?;
                 Ok(pb::DeleteCollectionResponse {
                     name: r.name,

@@ -141,6 +141,16 @@ pub const METRIC_NAMES: &[&str] = &[
     "akidb_build_info",
 ];
 
+/// The names in [`METRIC_NAMES`] that have series only on a node with replication on
+/// (one per replicated collection); a single node serves none of them.
+pub const REPLICATION_METRIC_NAMES: &[&str] = &[
+    "akidb_replication_role",
+    "akidb_replication_applied_lsn",
+    "akidb_replication_shipped_lsn",
+    "akidb_replication_lag_seconds",
+    "akidb_lease_transitions_total",
+];
+
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
@@ -475,6 +485,24 @@ mod tests {
                 collection: "c".into(),
             })
             .set(1);
+        let c = CollectionLabel {
+            collection: "c".into(),
+        };
+        m.replication_role
+            .get_or_create(&RoleLabels {
+                collection: "c".into(),
+                role: "writer",
+            })
+            .set(1);
+        m.replication_applied.get_or_create(&c).set(1);
+        m.replication_shipped.get_or_create(&c).set(1);
+        m.replication_lag.get_or_create(&c).set(0.0);
+        m.lease_transitions
+            .get_or_create(&LeaseLabels {
+                collection: "c".into(),
+                reason: "created",
+            })
+            .inc();
         m
     }
 

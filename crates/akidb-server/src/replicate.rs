@@ -71,9 +71,6 @@ pub fn writer_elsewhere(state: &Shared, name: &str) -> Result<Option<Writer>, Ap
 
 /// Middleware on the API routes: forwards writes to the writer, applies `consistency` to reads.
 pub async fn route_requests(State(state): State<Shared>, req: Request, next: Next) -> Response {
-    if state.replicator.is_none() {
-        return next.run(req).await;
-    }
     let path = req.uri().path().to_string();
     let Some((name, kind)) = classify(req.method(), &path) else {
         return next.run(req).await;
@@ -135,9 +132,25 @@ async fn consistent_read(state: &Shared, req: Request, name: &str) -> Result<Rea
         Consistency::Named(s) if s == "eventual" => Ok(Read::Here(req)),
         Consistency::Named(_) => Err(bad_consistency(&raw)),
         Consistency::MinLsn { min_lsn } => {
-            let rep = state.replicator.as_ref().expect("checked by the caller");
-            let db = state.database().ok_or_else(ApiError::not_ready)?;
-            rep.wait_applied(&db.resolve(name), min_lsn).await?;
+            let db = state.database().ok_or_else(ApiError::not_ready)?.clone();
+            let name = db.resolve(name).into_owned();
+            match &state.replicator {
+                Some(rep) => rep.wait_applied(&name, min_lsn).await?,
+                // A single node has applied every write it acknowledged.
+                None => {
+                    let n = name.clone();
+                    let applied = state.run(move |db| db.applied_lsn(&n)).await?;
+                    if applied < min_lsn {
+                        return Err(ApiError::bad_request(
+                            "invalid_min_lsn",
+                            format!(
+                                "min_lsn {min_lsn} is beyond the last write of collection \
+                                 '{name}' (lsn {applied}); use the lsn a write answered with"
+                            ),
+                        ));
+                    }
+                }
+            }
             Ok(Read::Here(req))
         }
     }
@@ -284,12 +297,9 @@ pub async fn handover(
     }))
 }
 
-/// A gRPC `Points` client on the writer (`no_writer` when it cannot be reached).
-pub async fn points_client(
-    name: &str,
-    w: &Writer,
-) -> Result<akidb_proto::v1::points_client::PointsClient<tonic::transport::Channel>, ApiError> {
-    let channel = tonic::transport::Endpoint::from_shared(w.grpc_url.clone())
+/// A gRPC channel to the writer (`no_writer` when it cannot be reached).
+pub async fn writer_channel(name: &str, w: &Writer) -> Result<tonic::transport::Channel, ApiError> {
+    tonic::transport::Endpoint::from_shared(w.grpc_url.clone())
         .map_err(|e| ApiError::internal(format!("bad writer gRPC URL {}: {e}", w.grpc_url)))?
         .connect_timeout(std::time::Duration::from_secs(3))
         .connect()
@@ -299,8 +309,17 @@ pub async fn points_client(
                 name,
                 &format!("the writer at {} cannot be reached ({e})", w.grpc_url),
             ))
-        })?;
-    Ok(akidb_proto::v1::points_client::PointsClient::new(channel))
+        })
+}
+
+/// A gRPC `Points` client on the writer.
+pub async fn points_client(
+    name: &str,
+    w: &Writer,
+) -> Result<akidb_proto::v1::points_client::PointsClient<tonic::transport::Channel>, ApiError> {
+    Ok(akidb_proto::v1::points_client::PointsClient::new(
+        writer_channel(name, w).await?,
+    ))
 }
 
 /// Wraps a message for the writer, with this server's full-access key when auth is on
@@ -329,7 +348,9 @@ pub fn relay<T>(answer: Result<tonic::Response<T>, tonic::Status>) -> Result<T, 
             let status = match s.code() {
                 tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
                 tonic::Code::NotFound => StatusCode::NOT_FOUND,
-                tonic::Code::AlreadyExists => StatusCode::CONFLICT,
+                tonic::Code::AlreadyExists | tonic::Code::FailedPrecondition => {
+                    StatusCode::CONFLICT
+                }
                 tonic::Code::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
                 tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
                 tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -185,6 +185,10 @@ async fn replication_on_one_bucket() {
     kill_the_writer_under_load_loses_no_acknowledged_write(&weed).await;
     empty_bucket(&weed).await;
     a_paused_writer_is_fenced(&weed).await;
+    empty_bucket(&weed).await;
+    kill_with_ack_local_loses_at_most_the_unshipped_tail(&weed).await;
+    empty_bucket(&weed).await;
+    a_damaged_lease_stops_writes_with_a_clear_error(&weed).await;
 }
 
 async fn converge_forward_and_read_your_writes(weed: &akidb_storage::testing::SeaweedFs) {
@@ -373,7 +377,15 @@ async fn converge_forward_and_read_your_writes(weed: &akidb_storage::testing::Se
         m.contains("akidb_replication_lag_seconds{collection=\"docs\"}"),
         "{m}"
     );
+    let follower = m;
     let m = c.nodes[0].client().metrics().await.unwrap();
+    for name in akidb_server::metrics::REPLICATION_METRIC_NAMES {
+        let base = name.strip_suffix("_total").unwrap_or(name);
+        assert!(
+            m.contains(base) || follower.contains(base),
+            "neither the writer's nor a follower's /metrics has {name}"
+        );
+    }
     assert!(
         m.contains("akidb_replication_role{collection=\"docs\",role=\"writer\"} 1"),
         "{m}"
@@ -384,12 +396,13 @@ async fn converge_forward_and_read_your_writes(weed: &akidb_storage::testing::Se
     );
 }
 
-/// Four clients write through random nodes until `stop`; returns the ids acknowledged.
+/// Four clients write through the nodes in turn until `stop`; returns each acknowledged
+/// id with the moment its acknowledgement arrived, and the number of retried errors.
 fn spawn_writers(
     urls: Arc<parking_lot::Mutex<Vec<String>>>,
     name: &str,
     stop: Arc<AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<(BTreeSet<u64>, u64)>> {
+) -> Vec<tokio::task::JoinHandle<(BTreeMap<u64, Instant>, u64)>> {
     (0..4u64)
         .map(|w| {
             let urls = urls.clone();
@@ -400,7 +413,7 @@ fn spawn_writers(
                     .timeout(Duration::from_secs(5))
                     .build()
                     .unwrap();
-                let mut acked = BTreeSet::new();
+                let mut acked = BTreeMap::new();
                 let mut errors = 0;
                 let mut id = w * 1_000_000;
                 let mut turn = w as usize;
@@ -417,7 +430,7 @@ fn spawn_writers(
                         .await;
                     match r {
                         Ok(resp) if resp.status().is_success() => {
-                            acked.insert(id);
+                            acked.insert(id, Instant::now());
                             id += 1;
                         }
                         _ => {
@@ -461,7 +474,7 @@ async fn handover_under_load_loses_nothing(weed: &akidb_storage::testing::Seawee
     let mut acked = BTreeSet::new();
     for w in writers {
         let (a, _) = w.await.unwrap();
-        acked.extend(a);
+        acked.extend(a.into_keys());
     }
     assert!(acked.len() > 20, "too few writes: {}", acked.len());
     assert_eq!(writer_of(&c.rest(0), "h").await, "n1");
@@ -523,7 +536,7 @@ async fn kill_the_writer_under_load_loses_no_acknowledged_write(
     let mut errors = 0;
     for w in writers {
         let (a, e) = w.await.unwrap();
-        acked.extend(a);
+        acked.extend(a.into_keys());
         errors += e;
     }
     acked.extend((0..10).map(|k| 9_000_000 + k));
@@ -598,7 +611,148 @@ async fn a_paused_writer_is_fenced(weed: &akidb_storage::testing::SeaweedFs) {
     // Nothing the old writer did afterwards is visible anywhere.
     for i in 0..2 {
         let got = ids_present(&c.rest(i), "p", &[1, 2, 666].into_iter().collect()).await;
-        assert_eq!(got, [1, 2].into_iter().collect(), "node n{i}");
+        assert_eq!(
+            got,
+            [1, 2].into_iter().collect(),
+            "node n{i}; its log:\n{}",
+            c.nodes[i].log_text()
+        );
     }
     assert_eq!(writer_of(&c.rest(0), "p").await, "n1");
+}
+
+async fn kill_with_ack_local_loses_at_most_the_unshipped_tail(
+    weed: &akidb_storage::testing::SeaweedFs,
+) {
+    let mut c = Cluster::start(weed, 3, "local").await;
+    create(&c.rest(0), "l").await;
+    let urls = Arc::new(parking_lot::Mutex::new(
+        c.nodes.iter().map(|n| n.rest.clone()).collect::<Vec<_>>(),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = spawn_writers(urls, "l", stop.clone());
+    let mut kills = Vec::new();
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let writer = writer_of(&c.rest((round + 1) % 3), "l").await;
+        let i: usize = writer.trim_start_matches('n').parse().unwrap();
+        c.nodes[i].kill9();
+        // The process is gone once kill9 returns; it may have acknowledged until then.
+        kills.push(Instant::now());
+        let survivor = c.rest((i + 1) % 3);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while writer_of(&survivor, "l").await == writer {
+            assert!(Instant::now() < deadline, "no failover after 20 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let data = c.nodes[i].data_dir.clone();
+        let env = c.nodes[i].env.clone();
+        c.nodes[i] = respawn(&data, env).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = BTreeMap::new();
+    for w in writers {
+        acked.extend(w.await.unwrap().0);
+    }
+    let ids: BTreeSet<u64> = acked.keys().copied().collect();
+    let writer = writer_of(&c.rest(0), "l").await;
+    let w: usize = writer.trim_start_matches('n').parse().unwrap();
+    let present = ids_present(&c.rest(w), "l", &ids).await;
+    let lost: Vec<u64> = ids.difference(&present).copied().collect();
+    eprintln!(
+        "REPLICATION kill -9 x3 (ack=local, ship interval 50 ms): {} acknowledged, {} lost",
+        ids.len(),
+        lost.len()
+    );
+    // What ack=local may lose: writes acknowledged within the last ship interval (plus the
+    // shipping round trip) before a kill, never older ones.
+    let window = Duration::from_millis(400);
+    for id in &lost {
+        let at = acked[id];
+        let nearest = kills
+            .iter()
+            .map(|k| match k.checked_duration_since(at) {
+                Some(d) => format!("{d:?} before"),
+                None => format!("{:?} after", at - *k),
+            })
+            .collect::<Vec<_>>();
+        assert!(
+            kills.iter().any(|k| at <= *k && *k - at <= window),
+            "write {id} was acknowledged long before any kill and is lost (kills: {nearest:?})"
+        );
+    }
+    // Every node agrees on what survived.
+    for i in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ids_present(&c.rest(i), "l", &ids).await != present {
+            assert!(
+                Instant::now() < deadline,
+                "node n{i} disagrees with the writer"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+async fn a_damaged_lease_stops_writes_with_a_clear_error(weed: &akidb_storage::testing::SeaweedFs) {
+    let c = Cluster::start(weed, 2, "local").await;
+    let (w, f) = (c.rest(0), c.rest(1));
+    create(&w, "d").await;
+    w.ok(
+        Method::PUT,
+        "/collections/d/points",
+        Some(json!({"points": [point(1), point(2), point(3)]})),
+    )
+    .await;
+    wait_count(&f, "d", 3, Duration::from_secs(10)).await;
+    let store = common::bucket_store(weed).await;
+    store
+        .put(
+            "collections/d/lease.json",
+            bytes::Bytes::from_static(b"{\"holder\": not json"),
+        )
+        .await
+        .unwrap();
+    // The writer stops acknowledging once its lease runs out and says why.
+    let mut acked = 3;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (status, v) = loop {
+        let (status, v) = w
+            .call(
+                Method::PUT,
+                "/collections/d/points",
+                Some(json!({"points": [point(100 + acked)]})),
+            )
+            .await;
+        if status != 200 {
+            break (status, v);
+        }
+        acked += 1;
+        assert!(
+            Instant::now() < deadline,
+            "writes still acknowledged with a damaged lease"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (503, Some("no_writer")),
+        "{v}"
+    );
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("lease") && message.contains("cannot be read"),
+        "{message}"
+    );
+    // Nobody took over a lease it cannot read, and nothing acknowledged is lost. The
+    // follower stops applying (it cannot check the fencing rule) but keeps what it has.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(writer_of(&f, "d").await, "n0");
+    wait_count(&w, "d", acked, Duration::from_secs(10)).await;
+    let (_, v) = f
+        .call(Method::POST, "/collections/d/points/count", Some(json!({})))
+        .await;
+    let seen = v["count"].as_u64().unwrap();
+    assert!((3..=acked).contains(&seen), "follower count {seen}");
 }

@@ -2,6 +2,7 @@
 //! file (`bench/<suite>.rs`) with its own `Args` and `run`.
 
 mod engine;
+mod replication;
 pub(crate) mod server;
 mod tiers;
 
@@ -23,6 +24,8 @@ enum Suite {
     Server(server::Args),
     /// Object-store ops/s and MB/s on SeaweedFS (AkiDB's S3 client vs boto3), search latency per tier, cold → first answer.
     Tiers(tiers::Args),
+    /// Three `akidb` nodes on one bucket: write latency per ack mode, follower lag, catch-up, failover, handover, read scaling.
+    Replication(replication::Args),
 }
 
 /// Runs `cargo xtask bench`.
@@ -31,6 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Suite::Engine(a) => engine::run(a),
         Suite::Server(a) => server::run(a),
         Suite::Tiers(a) => tiers::run(a),
+        Suite::Replication(a) => replication::run(a),
     }
 }
 
