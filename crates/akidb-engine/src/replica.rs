@@ -68,3 +68,62 @@ impl crate::Database {
         self.drop_local(name)
     }
 }
+
+impl crate::Database {
+    /// Creates the missing collection `name` from its newest complete snapshot in the object
+    /// store *at that snapshot's LSN* (its WAL continues right after it, unlike `restore`,
+    /// which keeps the collection's own numbering): how a follower starts without replaying
+    /// the whole log. Returns the snapshot's LSN, or None when the store has no snapshot.
+    pub fn install_snapshot(&self, name: &str) -> Result<Option<u64>> {
+        if self.entry(name).is_ok() {
+            return Err(akidb_core::Error::collection_exists(name));
+        }
+        let store = self.store()?;
+        let Some(id) = crate::tier::remote_latest(&self.inner.shared, store.as_ref(), name)? else {
+            return Ok(None);
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        // A dot directory: `Database::open` removes it if we crash before the end.
+        let staging =
+            crate::collections_dir(&self.inner.shared.cfg).join(format!(".install-{name}-{nanos}"));
+        let result = (|| {
+            let source = self.download_snapshot(store.as_ref(), name, &id, &staging)?;
+            let manifest = akidb_storage::verify_snapshot(&source)?;
+            if manifest.collection.name != name {
+                return Err(akidb_core::Error::corruption(format!(
+                    "snapshot '{id}' under '{name}' belongs to collection '{}'",
+                    manifest.collection.name
+                )));
+            }
+            self.create_collection(manifest.collection.clone())?;
+            let entry = self.entry(name)?;
+            let _t = entry.transition.lock();
+            // The new collection is empty and unused: close it, put the snapshot in, reopen.
+            drop(entry.live.write().take());
+            let io = |what: &str, e: std::io::Error| akidb_core::Error::io(what.to_string(), &e);
+            std::fs::remove_dir_all(entry.dir.join("wal"))
+                .map_err(|e| io("remove the new collection's empty WAL", e))?;
+            let snaps = entry.dir.join("snapshots");
+            crate::fsutil::mkdirs(&snaps)?;
+            std::fs::rename(&source, snaps.join(&id))
+                .map_err(|e| io("move the downloaded snapshot in place", e))?;
+            crate::fsutil::fsync_dir(&snaps)?;
+            let live = crate::collection::Live::open(
+                entry.config.clone(),
+                entry.dir.clone(),
+                self.inner.shared.clone(),
+                entry.points.clone(),
+            )?;
+            *entry.live.write() = Some(live);
+            Ok(Some(manifest.lsn))
+        })();
+        let _ = std::fs::remove_dir_all(&staging);
+        if result.is_err() && self.entry(name).is_ok() {
+            let _ = self.drop_local(name);
+        }
+        result
+    }
+}

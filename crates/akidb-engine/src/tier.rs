@@ -145,7 +145,7 @@ pub(crate) fn remote_snapshots(
 }
 
 /// Newest complete snapshot id of `name` in the object store, if any.
-fn remote_latest(
+pub(crate) fn remote_latest(
     shared: &crate::Shared,
     store: &dyn ObjectStore,
     name: &str,
@@ -904,7 +904,7 @@ impl Database {
     }
 
     /// Downloads snapshot `id` of `name` into `staging/<id>` and returns that directory.
-    fn download_snapshot(
+    pub(crate) fn download_snapshot(
         &self,
         store: &dyn ObjectStore,
         name: &str,

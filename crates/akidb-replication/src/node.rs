@@ -44,6 +44,8 @@ pub struct ReplicationConfig {
     pub ship_interval: Duration,
     /// Largest log object.
     pub ship_max_bytes: usize,
+    /// The writer snapshots and removes the covered log objects every this many records.
+    pub snapshot_records: u64,
     /// Lease length: a follower takes over after seeing the lease unchanged this long.
     pub lease: Duration,
     /// How often the writer renews its lease.
@@ -825,12 +827,11 @@ impl Replicator {
     /// (the writer uploads it) and removes the log objects it covers, so a new or rebuilt
     /// follower starts from the snapshot instead of replaying the whole history.
     async fn compact_log(&self, coll: &Arc<Coll>) -> Result<()> {
-        const RECORDS_PER_SNAPSHOT: u64 = 20_000;
         let (shipped, covered) = {
             let st = coll.st.lock();
             (st.shipped, st.snapshot_lsn)
         };
-        if shipped < covered + RECORDS_PER_SNAPSHOT {
+        if shipped < covered + self.inner.cfg.snapshot_records {
             return Ok(());
         }
         let db = self.db().clone();
@@ -1155,10 +1156,9 @@ impl Replicator {
         let db = self.db().clone();
         let name = coll.name.clone();
         let config = lease.config.clone();
-        blocking(move || match db.restore(&name, "latest", true) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => db.create_collection(config).map(|_| ()),
-            Err(e) => Err(e),
+        blocking(move || match db.install_snapshot(&name)? {
+            Some(_) => Ok(()),
+            None => db.create_collection(config).map(|_| ()),
         })
         .await?;
         let _ = std::fs::remove_file(self.epoch_file(&coll.name));

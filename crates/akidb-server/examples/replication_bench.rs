@@ -98,7 +98,7 @@ impl Node {
             .env("AKIDB_DATA_DIR", data)
             .env("AKIDB_LOG_LEVEL", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(data.with_extension("log")).expect("node log"));
         let child = cmd.spawn().expect("start akidb");
         Node {
             child: Some(child),
@@ -194,10 +194,20 @@ impl Cluster {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::spawn(akidb, &dir.path().join("data"), node_env(weed, id, ack));
-        wait_ready(&node.rest).await;
+        if !wait_ready(&node.rest).await {
+            let log = std::fs::read_to_string(dir.path().join("data.log")).unwrap_or_default();
+            panic!("{id} at {} not ready in 120 s; its log:\n{log}", node.rest);
+        }
         self.nodes.push(node);
         self._dirs.push(dir);
     }
+}
+
+/// A SeaweedFS of its own for each phase, so no phase follows another's collections.
+async fn fresh_bucket() -> akidb_storage::testing::SeaweedFs {
+    tokio::task::spawn_blocking(akidb_storage::testing::SeaweedFs::start)
+        .await
+        .unwrap()
 }
 
 fn http() -> reqwest::Client {
@@ -208,17 +218,18 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-async fn wait_ready(rest: &str) {
+/// Polls `/ready` for up to 120 s; false when the node never got ready.
+async fn wait_ready(rest: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    while Instant::now() < deadline {
         if let Ok(r) = http().get(format!("{rest}/ready")).send().await {
             if r.status().is_success() {
-                return;
+                return true;
             }
         }
-        assert!(Instant::now() < deadline, "{rest} not ready in 120 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    false
 }
 
 async fn call(
@@ -307,13 +318,11 @@ async fn write_load(rest: &str, name: &str, clients: u64, secs: u64) -> (Vec<f64
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
     let o = opts();
-    let weed = tokio::task::spawn_blocking(akidb_storage::testing::SeaweedFs::start)
-        .await
-        .unwrap();
     let h = http();
 
     // 1. Write latency and throughput per ack mode (4 clients, single-point upserts).
     for ack in ["local", "object_store"] {
+        let weed = fresh_bucket().await;
         let c = Cluster::start(&weed, &o.akidb, 3, ack).await;
         let name = format!("w_{ack}");
         create(&c.nodes[0].rest, &name).await;
@@ -341,6 +350,7 @@ async fn main() {
     }
 
     // 2. Follower visibility lag at a steady rate (batches of 20), ack=local.
+    let weed = fresh_bucket().await;
     let c = Cluster::start(&weed, &o.akidb, 3, "local").await;
     create(&c.nodes[0].rest, "lag").await;
     let stop = Arc::new(AtomicBool::new(false));
@@ -421,6 +431,7 @@ async fn main() {
     drop(c);
 
     // 3. Catch-up of a new follower: log only, then snapshot + log.
+    let weed = fresh_bucket().await;
     let mut c = Cluster::start(&weed, &o.akidb, 1, "local").await;
     create(&c.nodes[0].rest, "catchup").await;
     let mut id = 0;
@@ -451,6 +462,7 @@ async fn main() {
     drop(c);
 
     // 4. Failover and handover.
+    let weed = fresh_bucket().await;
     let mut c = Cluster::start(&weed, &o.akidb, 3, "object_store").await;
     create(&c.nodes[0].rest, "fo").await;
     let mut failovers = Vec::new();
@@ -491,7 +503,10 @@ async fn main() {
         }
         failovers.push(t.elapsed().as_secs_f64());
         c.nodes[writer].respawn();
-        wait_ready(&c.nodes[writer].rest.clone()).await;
+        assert!(
+            wait_ready(&c.nodes[writer].rest.clone()).await,
+            "a restarted node never got ready"
+        );
     }
     failovers.sort_by(|a, b| a.partial_cmp(b).unwrap());
     emit(
@@ -565,6 +580,7 @@ async fn main() {
     drop(c);
 
     // 5. Search QPS over 1, 2 and 3 nodes, 8 clients spread over them.
+    let weed = fresh_bucket().await;
     let c = Cluster::start(&weed, &o.akidb, 3, "local").await;
     create(&c.nodes[0].rest, "reads").await;
     for start in (0..20_000u64).step_by(500) {

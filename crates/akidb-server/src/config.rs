@@ -57,6 +57,8 @@ pub struct ReplicationSection {
     pub ready_max_lag: Duration,
     /// How long a read with `min_lsn` waits.
     pub min_lsn_timeout: Duration,
+    /// Records between the writer's log-trimming snapshots.
+    pub snapshot_records: u64,
 }
 
 /// TLS for both listeners (off unless both files are set).
@@ -518,6 +520,9 @@ pub static KEYS: &[Key] = &[
     Key { section: "replication", name: "min_lsn_timeout", env: "AKIDB_REPLICATION_MIN_LSN_TIMEOUT", default: "5s",
         doc: "how long a read with `\"consistency\":{\"min_lsn\":N}` waits for this node before 504 `replica_behind`",
         set: |c, r| { c.replication.min_lsn_timeout = as_duration(r)?; Ok(()) } },
+    Key { section: "replication", name: "snapshot_records", env: "AKIDB_REPLICATION_SNAPSHOT_RECORDS", default: "20000",
+        doc: "every this many WAL records the writer takes a snapshot (uploaded) and removes the log objects it covers; new and rebuilt followers start from that snapshot",
+        set: |c, r| { c.replication.snapshot_records = as_positive(r)? as u64; Ok(()) } },
 ];
 
 /// Environment variables read besides the keys' own.
@@ -582,6 +587,7 @@ impl Default for Config {
                 renew_interval: Duration::from_secs(3),
                 ready_max_lag: Duration::from_secs(2),
                 min_lsn_timeout: Duration::from_secs(5),
+                snapshot_records: 20_000,
             },
         }
     }

@@ -97,6 +97,7 @@ pub fn replication_config(config: &Config, tls: bool) -> akidb_replication::Repl
         },
         ship_interval: r.ship_interval,
         ship_max_bytes: 4 << 20,
+        snapshot_records: r.snapshot_records,
         lease: r.lease,
         renew_interval: r.renew_interval,
         ready_max_lag: r.ready_max_lag,

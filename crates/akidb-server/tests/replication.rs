@@ -44,7 +44,18 @@ fn node_env(base: &[(String, String)], id: &str, ack: &str) -> Vec<(String, Stri
 impl Cluster {
     /// Starts `n` nodes `n0..`; node i advertises its own ports.
     async fn start(weed: &akidb_storage::testing::SeaweedFs, n: usize, ack: &str) -> Cluster {
-        let base = common::s3_env(&weed.endpoint(), weed, Duration::from_secs(1));
+        Cluster::start_with(weed, n, ack, &[]).await
+    }
+
+    /// [`Cluster::start`] with extra settings for every node.
+    async fn start_with(
+        weed: &akidb_storage::testing::SeaweedFs,
+        n: usize,
+        ack: &str,
+        extra: &[(&str, &str)],
+    ) -> Cluster {
+        let mut base = common::s3_env(&weed.endpoint(), weed, Duration::from_secs(1));
+        base.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut c = Cluster {
             nodes: Vec::new(),
             dirs: Vec::new(),
@@ -192,7 +203,14 @@ async fn replication_on_one_bucket() {
 }
 
 async fn converge_forward_and_read_your_writes(weed: &akidb_storage::testing::SeaweedFs) {
-    let c = Cluster::start(weed, 3, "local").await;
+    // Log compaction every 4 records, so the late node below starts from a snapshot.
+    let mut c = Cluster::start_with(
+        weed,
+        3,
+        "local",
+        &[("AKIDB_REPLICATION_SNAPSHOT_RECORDS", "4")],
+    )
+    .await;
     let (w, f1, f2) = (c.rest(0), c.rest(1), c.rest(2));
     create(&w, "docs").await;
     // Creating the same name on another node is refused by the lease.
@@ -366,6 +384,39 @@ async fn converge_forward_and_read_your_writes(weed: &akidb_storage::testing::Se
         "{v}"
     );
     wait_count(&f1, "docs", 10_000, Duration::from_secs(5)).await;
+
+    // A node that joins late starts from the writer's snapshot (the log before it is gone)
+    // at the snapshot's LSN, then applies the rest: same answers as everyone.
+    let store = common::bucket_store(weed).await;
+    let snapshots = store.list("collections/docs/snapshots/").await.unwrap();
+    assert!(!snapshots.is_empty(), "the writer uploaded no snapshot");
+    let logs = store.list("collections/docs/log/").await.unwrap();
+    assert!(
+        logs.first()
+            .is_some_and(|o| !o.key.ends_with("-00000000000000000001.wal")),
+        "the log before the snapshot was not trimmed: {logs:?}"
+    );
+    c.add("n3", "local").await;
+    let late = c.rest(3);
+    wait_count(&late, "docs", 10_000, Duration::from_secs(20)).await;
+    let got = late
+        .ok(Method::POST, "/collections/docs/search", Some(q.clone()))
+        .await;
+    let now = w
+        .ok(Method::POST, "/collections/docs/search", Some(q.clone()))
+        .await;
+    assert_eq!(got["hits"], now["hits"]);
+    let v = late
+        .ok(
+            Method::PUT,
+            "/collections/docs/points",
+            Some(json!({"points": [point(40_000)]})),
+        )
+        .await;
+    for r in [&w, &f1, &f2, &late] {
+        wait_count(r, "docs", 10_001, Duration::from_secs(10)).await;
+    }
+    assert!(v["lsn"].as_u64().unwrap() > lsn);
 
     // Metrics name the roles and the lag.
     let m = c.nodes[1].client().metrics().await.unwrap();
