@@ -23,7 +23,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::bench::server::{build_server, free_port, Daemon};
-use crate::bench::{load_average, pip_install, replace_section, run_capture};
+use crate::bench::{load_average, pip_install, run_capture};
 use crate::provision::workspace_root;
 
 /// Arguments of `cargo xtask soak`.
@@ -877,12 +877,7 @@ fn write_doc(
         ],
         &[("PYTHONPATH", pydeps.display().to_string())],
     )?;
-    let date = run_capture(
-        &root,
-        "date",
-        &["-u".into(), "+%Y-%m-%d %H:%M UTC".into()],
-        &[],
-    )?;
+    let date = crate::bench::utc_now()?;
     let [up, del, se, filt, retried] = report.totals;
     let outcome = if verdict.is_empty() {
         "**passed**: no error, no lost or stale point, every resource levels off".to_string()
@@ -929,15 +924,13 @@ reloads them, and falls back at each restart.\n\n\
         search_rate = args.search_rate,
         every = args.restart_every,
         minutes = report.minutes,
-        date = date.trim(),
+        date = date,
         restarts = report.restarts,
         verifs = report.verifications,
         checked = report.points_checked,
         table = report.table(),
     );
-    let doc_path = root.join("docs/reliability.md");
-    let doc = std::fs::read_to_string(&doc_path)?;
-    std::fs::write(&doc_path, replace_section(&doc, "## Soak", &section))?;
+    let doc_path = crate::bench::write_doc_section("docs/reliability.md", "## Soak", &section)?;
     eprintln!(
         "wrote {} and the Soak section of {}",
         png.display(),

@@ -32,7 +32,7 @@ pub struct Lease {
     pub grpc_url: String,
     /// Incremented by every change of writer; log objects carry it.
     pub epoch: u64,
-    /// First LSN of this epoch; None while the new writer is still catching up.
+    /// First LSN of this epoch (None only in leases written by older builds).
     pub start_lsn: Option<u64>,
     /// Lease length in ms: followers take over after seeing it unchanged this long.
     pub lease_ms: u64,

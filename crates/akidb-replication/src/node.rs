@@ -149,6 +149,8 @@ struct CollState {
     caught_up_at: Option<Instant>,
     /// Writer: the LSN of the last snapshot it took for log compaction.
     snapshot_lsn: u64,
+    /// Follower: since when the lease has been missing (a drop, or a store that glitched).
+    missing_since: Option<Instant>,
 }
 
 struct Coll {
@@ -181,6 +183,7 @@ impl Coll {
                 lag_seconds: 0.0,
                 caught_up_at: None,
                 snapshot_lsn: 0,
+                missing_since: None,
             }),
             shipped_cv: Condvar::new(),
             ship_now: tokio::sync::Notify::new(),
@@ -254,6 +257,19 @@ impl Replicator {
 
     fn db(&self) -> &Database {
         self.inner.db.get().expect("Replicator::start ran")
+    }
+
+    /// The keys of a collection's log objects.
+    async fn log_keys(&self, name: &str) -> Result<Vec<String>> {
+        let listed = self.inner.store.list(&log::log_prefix(name)).await?;
+        Ok(listed.into_iter().map(|o| o.key).collect())
+    }
+
+    /// The LSN this node has applied to `name`.
+    async fn applied(&self, name: &str) -> Result<u64> {
+        let db = self.db().clone();
+        let n = name.to_string();
+        blocking(move || db.applied_lsn(&n)).await
     }
 
     fn coll(&self, name: &str) -> Option<Arc<Coll>> {
@@ -590,9 +606,7 @@ impl Replicator {
     pub async fn wait_applied(&self, name: &str, min_lsn: u64) -> Result<()> {
         let deadline = Instant::now() + self.inner.cfg.min_lsn_timeout;
         loop {
-            let db = self.db().clone();
-            let n = name.to_string();
-            let applied = blocking(move || db.applied_lsn(&n)).await?;
+            let applied = self.applied(name).await?;
             if applied >= min_lsn {
                 return Ok(());
             }
@@ -723,12 +737,10 @@ impl Replicator {
     /// the old epoch and the last shipped LSN. The caller has set `handing_over`.
     async fn release(&self, coll: &Arc<Coll>, to: Option<String>) -> Result<(u64, u64)> {
         let name = coll.name.clone();
-        let db = self.db().clone();
         // Writes admitted before `handing_over` was set finish within their fsync.
         let mut last = u64::MAX;
         loop {
-            let (db2, n) = (db.clone(), name.clone());
-            let applied = blocking(move || db2.applied_lsn(&n)).await?;
+            let applied = self.applied(&name).await?;
             if applied == last {
                 break;
             }
@@ -841,14 +853,7 @@ impl Replicator {
         if !snap.remote {
             return Ok(());
         }
-        let keys: Vec<String> = self
-            .inner
-            .store
-            .list(&log::log_prefix(&coll.name))
-            .await?
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+        let keys = self.log_keys(&coll.name).await?;
         let idx = LogIndex::new(keys.iter().map(|k| k.as_str()), None);
         for (epoch, first) in idx.covered_through(snap.lsn) {
             self.inner
@@ -890,27 +895,29 @@ impl Replicator {
                         return Err(e);
                     }
                 };
+                let Some(now) = now else {
+                    // Vanished (deleted by hand, or lost by the store) while this node
+                    // holds every write: lease it again rather than drop the only copy.
+                    tracing::warn!(collection = %coll.name, "replication: the lease vanished; this writer takes a new one");
+                    return self.reclaim(coll, held.lease).await;
+                };
                 let mut st = coll.st.lock();
-                match now {
-                    Some(h)
-                        if h.lease.holder == self.inner.cfg.node_id
-                            && h.lease.epoch == held.lease.epoch
-                            && !h.lease.released =>
-                    {
-                        st.held = Some(h);
-                        st.valid_until = Some(sent + self.valid_for());
-                    }
-                    other => {
-                        tracing::warn!(collection = %coll.name, node = %self.inner.cfg.node_id, "replication: lease lost; this node is fenced and rebuilds from the bucket");
-                        st.role = Role::Follower;
-                        st.valid_until = None;
-                        st.needs_rebuild = true;
-                        st.seen_at = Instant::now();
-                        st.held = other;
-                        drop(st);
-                        coll.shipped_cv.notify_all();
-                        self.transition(&coll.name, "lost");
-                    }
+                let still_ours = now.lease.holder == self.inner.cfg.node_id
+                    && now.lease.epoch == held.lease.epoch
+                    && !now.lease.released;
+                if still_ours {
+                    st.held = Some(now);
+                    st.valid_until = Some(sent + self.valid_for());
+                } else {
+                    tracing::warn!(collection = %coll.name, node = %self.inner.cfg.node_id, "replication: lease lost; this node is fenced and rebuilds from the bucket");
+                    st.role = Role::Follower;
+                    st.valid_until = None;
+                    st.needs_rebuild = true;
+                    st.seen_at = Instant::now();
+                    st.held = Some(now);
+                    drop(st);
+                    coll.shipped_cv.notify_all();
+                    self.transition(&coll.name, "lost");
                 }
                 Ok(())
             }
@@ -922,6 +929,25 @@ impl Replicator {
                 Err(e)
             }
         }
+    }
+
+    /// Takes a new lease (the next epoch) for a collection this node writes whose lease is
+    /// gone, after a snapshot that followers can start from.
+    async fn reclaim(&self, coll: &Arc<Coll>, old: Lease) -> Result<()> {
+        let db = self.db().clone();
+        let n = coll.name.clone();
+        let applied = blocking(move || {
+            db.snapshot(&n)?;
+            db.applied_lsn(&n)
+        })
+        .await?;
+        let started = Instant::now();
+        let lease = self.new_lease(old.config, old.epoch + 1, Some(applied + 1));
+        let etag = lease::create(&self.inner.store, &lease).await?;
+        self.become_writer(&coll.name, Held { lease, etag }, applied, started)
+            .await?;
+        self.transition(&coll.name, "acquired");
+        Ok(())
     }
 
     /// Ships the local WAL after the last shipped LSN as log objects of this epoch.
@@ -990,18 +1016,20 @@ impl Replicator {
         }
         // The log first, then the lease: a takeover that happened before the listing is
         // then always visible, so no record it fences can be applied (docs/replication.md).
-        let keys: Vec<String> = self
-            .inner
-            .store
-            .list(&log::log_prefix(&coll.name))
-            .await?
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+        let keys = self.log_keys(&coll.name).await?;
         let Some(held) = lease::read(&self.inner.store, &coll.name).await? else {
-            self.forget(coll).await;
+            // A dropped collection's lease goes last; forget the copy only once the lease
+            // has stayed gone for a whole lease, not on one odd answer of the store.
+            let gone_for = {
+                let mut st = coll.st.lock();
+                st.missing_since.get_or_insert_with(Instant::now).elapsed()
+            };
+            if gone_for >= self.inner.cfg.lease {
+                self.forget(coll).await;
+            }
             return Ok(());
         };
+        coll.st.lock().missing_since = None;
         if !coll.st.lock().bootstrapped {
             self.bootstrap(coll, &held.lease).await?;
         }
@@ -1037,9 +1065,7 @@ impl Replicator {
             None => ((held.lease.epoch, u64::MAX), 0),
         };
         let idx = LogIndex::new(keys.iter().map(|k| k.as_str()), Some(current));
-        let db = self.db().clone();
-        let n = coll.name.clone();
-        let mut applied = blocking(move || db.applied_lsn(&n)).await?;
+        let mut applied = self.applied(&coll.name).await?;
         // The objects that count, by first LSN, from the one holding `applied + 1` on.
         let mut plan: Vec<(u64, u64, u64)> = idx
             .objects
@@ -1126,16 +1152,8 @@ impl Replicator {
         if exists {
             let wrote = self.wrote_epoch(&name);
             if wrote.is_some_and(|e| e < lease.epoch) {
-                let n = name.clone();
-                let applied = blocking(move || db.applied_lsn(&n)).await?;
-                let keys: Vec<String> = self
-                    .inner
-                    .store
-                    .list(&log::log_prefix(&name))
-                    .await?
-                    .into_iter()
-                    .map(|o| o.key)
-                    .collect();
+                let applied = self.applied(&name).await?;
+                let keys = self.log_keys(&name).await?;
                 let idx = LogIndex::new(
                     keys.iter().map(|k| k.as_str()),
                     lease.start_lsn.map(|s| (lease.epoch, s)),
@@ -1207,18 +1225,9 @@ impl Replicator {
         }
         // Catch up before claiming: a damaged log object stops the takeover here, with the
         // lease untouched, instead of raising the epoch on every attempt.
-        let keys: Vec<String> = self
-            .inner
-            .store
-            .list(&log::log_prefix(&coll.name))
-            .await?
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+        let keys = self.log_keys(&coll.name).await?;
         let log_end = self.apply_log(coll, &keys, &held).await?;
-        let db = self.db().clone();
-        let n = coll.name.clone();
-        let applied = blocking(move || db.applied_lsn(&n)).await?;
+        let applied = self.applied(&coll.name).await?;
         let ours = held.lease.holder == self.inner.cfg.node_id;
         if coll.st.lock().needs_rebuild || applied < log_end {
             // Not caught up (a gap, an object removed meanwhile): try again next step.

@@ -188,7 +188,7 @@ async fn writer_of(rest: &Rest, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replication_on_one_bucket() {
-    let weed = common::start_weed().await;
+    let mut weed = common::start_weed().await;
     converge_forward_and_read_your_writes(&weed).await;
     empty_bucket(&weed).await;
     handover_under_load_loses_nothing(&weed).await;
@@ -200,6 +200,10 @@ async fn replication_on_one_bucket() {
     kill_with_ack_local_loses_at_most_the_unshipped_tail(&weed).await;
     empty_bucket(&weed).await;
     a_damaged_lease_stops_writes_with_a_clear_error(&weed).await;
+    empty_bucket(&weed).await;
+    a_bucket_outage_under_load(&mut weed, "local").await;
+    empty_bucket(&weed).await;
+    a_bucket_outage_under_load(&mut weed, "object_store").await;
 }
 
 async fn converge_forward_and_read_your_writes(weed: &akidb_storage::testing::SeaweedFs) {
@@ -335,54 +339,44 @@ async fn converge_forward_and_read_your_writes(weed: &akidb_storage::testing::Se
     }
 
     // Bad input: a clear error each, nothing lost.
-    let (status, v) = f1
-        .call(
-            Method::POST,
+    let min_lsn_get = json!({"ids": [5], "consistency": {"min_lsn": 1_000_000}});
+    for (rest, path, body, status, code) in [
+        (
+            &f1,
             "/admin/collections/docs/handover",
-            Some(json!({"to": "nobody"})),
-        )
-        .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_str()),
-        (400, Some("unknown_node")),
-        "{v}"
-    );
-    let (status, v) = w
-        .call(
-            Method::POST,
+            json!({"to": "nobody"}),
+            400,
+            "unknown_node",
+        ),
+        (
+            &w,
             "/collections/docs/points/get",
-            Some(json!({"ids": [5], "consistency": {"min_lsn": 1_000_000}})),
-        )
-        .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_str()),
-        (400, Some("invalid_min_lsn")),
-        "{v}"
-    );
-    let (status, v) = f1
-        .call(
-            Method::POST,
+            min_lsn_get.clone(),
+            400,
+            "invalid_min_lsn",
+        ),
+        (
+            &f1,
             "/collections/docs/points/get",
-            Some(json!({"ids": [5], "consistency": {"min_lsn": 1_000_000}})),
-        )
-        .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_str()),
-        (504, Some("replica_behind")),
-        "{v}"
-    );
-    let (status, v) = f1
-        .call(
-            Method::POST,
+            min_lsn_get,
+            504,
+            "replica_behind",
+        ),
+        (
+            &f1,
             "/collections/docs/search",
-            Some(json!({"vector": [1, 1, 1, 1], "k": 1, "consistency": "sometimes"})),
-        )
-        .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_str()),
-        (400, Some("invalid_consistency")),
-        "{v}"
-    );
+            json!({"vector": [1, 1, 1, 1], "k": 1, "consistency": "sometimes"}),
+            400,
+            "invalid_consistency",
+        ),
+    ] {
+        let (got, v) = rest.call(Method::POST, path, Some(body)).await;
+        assert_eq!(
+            (got, v["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {v}"
+        );
+    }
     wait_count(&f1, "docs", 10_000, Duration::from_secs(5)).await;
 
     // A node that joins late starts from the writer's snapshot (the log before it is gone)
@@ -806,4 +800,77 @@ async fn a_damaged_lease_stops_writes_with_a_clear_error(weed: &akidb_storage::t
         .await;
     let seen = v["count"].as_u64().unwrap();
     assert!((3..=acked).contains(&seen), "follower count {seen}");
+}
+
+/// SeaweedFS stopped for 3 s under write load and started again: with `ack=local` the
+/// writer keeps acknowledging and ships the backlog afterwards; with `ack=object_store` it
+/// answers 503 meanwhile. Followers keep serving reads. Nothing acknowledged is lost.
+async fn a_bucket_outage_under_load(weed: &mut akidb_storage::testing::SeaweedFs, ack: &str) {
+    let c = Cluster::start(weed, 2, ack).await;
+    let (w, f) = (c.rest(0), c.rest(1));
+    create(&w, "o").await;
+    w.ok(
+        Method::PUT,
+        "/collections/o/points",
+        Some(json!({"points": [point(0)]})),
+    )
+    .await;
+    wait_count(&f, "o", 1, Duration::from_secs(10)).await;
+    let urls = Arc::new(parking_lot::Mutex::new(vec![c.nodes[0].rest.clone()]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers = spawn_writers(urls, "o", stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    weed.kill();
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The follower still answers reads from its copy.
+    let (status, _) = f
+        .call(Method::POST, "/collections/o/points/count", Some(json!({})))
+        .await;
+    assert_eq!(
+        status, 200,
+        "a follower stopped serving reads during the outage"
+    );
+    // The clients stop before SeaweedFS starts again (which takes a while): every write
+    // they got acknowledged happened before or during the outage.
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = BTreeMap::new();
+    for t in writers {
+        acked.extend(t.await.unwrap().0);
+    }
+    let during = acked
+        .values()
+        .filter(|at| **at > down + Duration::from_millis(500))
+        .count();
+    tokio::task::block_in_place(|| weed.restart());
+    eprintln!(
+        "REPLICATION bucket down 3 s, ack={ack}: {during} writes acknowledged during the outage"
+    );
+    match ack {
+        "local" => assert!(
+            during > 0,
+            "ack=local stopped acknowledging while the bucket was down"
+        ),
+        _ => assert_eq!(
+            during, 0,
+            "ack=object_store acknowledged writes the bucket never got"
+        ),
+    }
+    let ids: BTreeSet<u64> = acked.keys().copied().collect();
+    for r in [&w, &f] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let present = ids_present(r, "o", &ids).await;
+            if present.len() == ids.len() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {} acknowledged writes missing after the bucket came back",
+                r.base,
+                ids.len() - present.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }

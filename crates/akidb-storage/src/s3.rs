@@ -186,6 +186,35 @@ where
 }
 
 impl S3Store {
+    /// One GetObject with retries: the whole body and the ETag the service gave.
+    async fn read_object(&self, key: &str) -> Result<(Bytes, Option<String>)> {
+        validate_key(key)?;
+        self.with_retries(|| async {
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.config.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| classify("GetObject", key, e))?;
+            let etag = out.e_tag().map(str::to_string);
+            let data = out
+                .body
+                .collect()
+                .await
+                .map(|b| b.into_bytes())
+                .map_err(|e| Failure {
+                    error: Error::object_store_unavailable(format!(
+                        "S3 GetObject {key}: body interrupted: {e}"
+                    )),
+                    retryable: true,
+                })?;
+            Ok((data, etag))
+        })
+        .await
+    }
+
     /// Builds the client and checks the bucket with HeadBucket: a missing bucket, bad
     /// credentials or an unreachable endpoint give a clear error now rather than later.
     pub async fn connect(config: S3Config) -> Result<Self> {
@@ -584,28 +613,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {
-        validate_key(key)?;
-        self.with_retries(|| async {
-            let out = self
-                .client
-                .get_object()
-                .bucket(&self.config.bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| classify("GetObject", key, e))?;
-            out.body
-                .collect()
-                .await
-                .map(|b| b.into_bytes())
-                .map_err(|e| Failure {
-                    error: Error::object_store_unavailable(format!(
-                        "S3 GetObject {key}: body interrupted: {e}"
-                    )),
-                    retryable: true,
-                })
-        })
-        .await
+        Ok(self.read_object(key).await?.0)
     }
 
     async fn get_to_file(&self, key: &str, path: &Path) -> Result<()> {
@@ -746,33 +754,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>> {
-        validate_key(key)?;
-        let result = self
-            .with_retries(|| async {
-                let out = self
-                    .client
-                    .get_object()
-                    .bucket(&self.config.bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| classify("GetObject", key, e))?;
-                let etag = out.e_tag().map(str::to_string);
-                let data = out
-                    .body
-                    .collect()
-                    .await
-                    .map(|b| b.into_bytes())
-                    .map_err(|e| Failure {
-                        error: Error::object_store_unavailable(format!(
-                            "S3 GetObject {key}: body interrupted: {e}"
-                        )),
-                        retryable: true,
-                    })?;
-                Ok((data, etag))
-            })
-            .await;
-        match result {
+        match self.read_object(key).await {
             Ok((data, Some(etag))) => Ok(Some(Versioned { data, etag })),
             Ok((_, None)) => Err(object_store_error(format!(
                 "S3 GetObject {key} in {}: the service returned no ETag",

@@ -81,6 +81,32 @@ pub(crate) fn replace_section(doc: &str, heading: &str, section: &str) -> String
     }
 }
 
+/// The current UTC minute, as the benchmark and soak sections date their measurements.
+pub(crate) fn utc_now() -> Result<String> {
+    let out = run_capture(
+        &crate::provision::workspace_root(),
+        "date",
+        &["-u".into(), "+%Y-%m-%d %H:%M UTC".into()],
+        &[],
+    )?;
+    Ok(out.trim().to_string())
+}
+
+/// Replaces (or appends) the section under `heading` of the markdown file `doc` (relative to
+/// the workspace root) with `section`; returns the file's path.
+pub(crate) fn write_doc_section(
+    doc: &str,
+    heading: &str,
+    section: &str,
+) -> Result<std::path::PathBuf> {
+    let path = crate::provision::workspace_root().join(doc);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    std::fs::write(&path, replace_section(&text, heading, section))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// The 1, 5 and 15 minute load averages, for the record next to a measurement.
 pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

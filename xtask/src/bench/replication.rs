@@ -8,7 +8,7 @@
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::{load_average, replace_section, run_capture};
+use super::{load_average, run_capture};
 use crate::provision::{ensure_weed, workspace_root};
 
 /// Arguments of `cargo xtask bench replication`.
@@ -94,12 +94,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.no_write {
         return Ok(());
     }
-    let date = run_capture(
-        &root,
-        "date",
-        &["-u".into(), "+%Y-%m-%d %H:%M UTC".into()],
-        &[],
-    )?;
+    let date = super::utc_now()?;
     let section = format!(
         "## Replication: three nodes on one SeaweedFS bucket\n\n\
 Command (SeaweedFS and every `akidb` on loopback; `--no-write` only prints):\n\n\
@@ -121,13 +116,9 @@ pause ≤ 1 s, 0 loss with `ack=object_store` (checked by `tests/replication.rs`
         dim = 384,
         rate = args.rate,
         catchup = args.catchup,
-        date = date.trim(),
+        date = date,
     );
-    let doc_path = root.join("docs/benchmarks.md");
-    let doc = std::fs::read_to_string(&doc_path)
-        .with_context(|| format!("reading {}", doc_path.display()))?;
-    std::fs::write(&doc_path, replace_section(&doc, "## Replication", &section))
-        .with_context(|| format!("writing {}", doc_path.display()))?;
+    let doc_path = super::write_doc_section("docs/benchmarks.md", "## Replication", &section)?;
     eprintln!("wrote the Replication section of {}", doc_path.display());
     Ok(())
 }

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use super::{load_average, pip_install, replace_section, run_capture};
+use super::{load_average, pip_install, run_capture};
 use crate::provision::{ensure_weed, workspace_root};
 
 /// Arguments of `cargo xtask bench tiers`.
@@ -101,12 +101,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.no_write {
         return Ok(());
     }
-    let date = run_capture(
-        &root,
-        "date",
-        &["-u".into(), "+%Y-%m-%d %H:%M UTC".into()],
-        &[],
-    )?;
+    let date = super::utc_now()?;
     let profile = if args.release {
         "`--release`"
     } else {
@@ -137,13 +132,9 @@ for 50k × 384 ≤ 1 s.\n",
         bytes = args.object_bytes,
         mb = args.transfer_mb,
         rounds = args.rounds,
-        date = date.trim(),
+        date = date,
     );
-    let doc_path = root.join("docs/benchmarks.md");
-    let doc = std::fs::read_to_string(&doc_path)
-        .with_context(|| format!("reading {}", doc_path.display()))?;
-    std::fs::write(&doc_path, replace_section(&doc, "## Tiers", &section))
-        .with_context(|| format!("writing {}", doc_path.display()))?;
+    let doc_path = super::write_doc_section("docs/benchmarks.md", "## Tiers", &section)?;
     eprintln!("wrote the Tiers section of {}", doc_path.display());
     Ok(())
 }
