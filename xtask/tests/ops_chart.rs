@@ -249,17 +249,6 @@ const REPLICATION_ENV: &[&str] = &[
     "AKIDB_REPLICATION_READY_MAX_LAG",
 ];
 
-/// [`REPLICATION_ENV`] names the server may not read yet: all of them while its key table
-/// (crates/akidb-server/src/config.rs) has none, so the chart can land before the server; none
-/// once it has any, and from then on every name must be one the server reads.
-fn replication_env_not_in_server_yet(known: &[String]) -> &'static [&'static str] {
-    if REPLICATION_ENV.iter().any(|n| known.iter().any(|k| k == n)) {
-        &[]
-    } else {
-        REPLICATION_ENV
-    }
-}
-
 /// Value of the plain env variable `name` (not `valueFrom`).
 fn env_value(r: &Rendered, name: &str) -> String {
     r.env(name)
@@ -1010,10 +999,8 @@ fn assert_common(r: &Rendered) {
     );
     assert_eq!(r.one("PodDisruptionBudget")["spec"]["maxUnavailable"], 1);
 
-    // Every AKIDB_* variable the chart sets is one the server reads (the replication ones once
-    // the server reads any of them).
+    // Every AKIDB_* variable the chart sets is one the server reads.
     let (known, source) = ops_support::known_env_names();
-    let pending = replication_env_not_in_server_yet(&known);
     for e in c["env"].as_array().unwrap() {
         let name = e["name"].as_str().unwrap();
         assert!(
@@ -1021,7 +1008,7 @@ fn assert_common(r: &Rendered) {
             "{name} is not an AKIDB_ variable"
         );
         assert!(
-            known.iter().any(|k| k == name) || pending.contains(&name),
+            known.iter().any(|k| k == name),
             "{name} is not read by the server (known from {source}: {known:?})"
         );
     }
@@ -1396,19 +1383,6 @@ fn expand_env_refs(value: &str, earlier: &[(String, String)]) -> String {
     out
 }
 
-/// Output of `check_config` without the server's warnings about [`REPLICATION_ENV`] names it
-/// does not read yet (see [`replication_env_not_in_server_yet`]).
-fn without_pending_warnings(all: &str) -> String {
-    let (known, _) = ops_support::known_env_names();
-    let pending = replication_env_not_in_server_yet(&known);
-    all.lines()
-        .filter(|l| {
-            !(l.contains("unknown environment variable") && pending.iter().any(|n| l.contains(n)))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[test]
 fn the_server_accepts_the_rendered_env_and_config() {
     let dir = tempfile::tempdir().unwrap();
@@ -1428,12 +1402,7 @@ fn the_server_accepts_the_rendered_env_and_config() {
             out.status.success(),
             "akidb --check-config rejects the chart's settings for {values:?}: {all}"
         );
-        assert!(
-            !without_pending_warnings(&all)
-                .to_lowercase()
-                .contains("unknown"),
-            "{values:?}: {all}"
-        );
+        assert!(!all.to_lowercase().contains("unknown"), "{values:?}: {all}");
     }
     // Extra TOML from `config` reaches the server, and a wrong key is caught by it.
     let good = dir.path().join("good.yaml");
