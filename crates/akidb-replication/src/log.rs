@@ -160,14 +160,6 @@ impl LogIndex {
         Some((*epoch, first))
     }
 
-    /// The oldest first LSN of any object (what a follower can still start from).
-    pub fn oldest_first(&self) -> Option<u64> {
-        self.objects
-            .values()
-            .filter_map(|v| v.first().copied())
-            .min()
-    }
-
     /// Every object key whose records all lie at or below `lsn` given the next object's start.
     pub fn covered_through(&self, lsn: u64) -> Vec<(u64, u64)> {
         let mut all: Vec<(u64, u64)> = self

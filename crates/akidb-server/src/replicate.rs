@@ -79,7 +79,7 @@ pub async fn route_requests(State(state): State<Shared>, req: Request, next: Nex
     match kind {
         Kind::Write => match writer_elsewhere(&state, &name) {
             Ok(None) => next.run(req).await,
-            Ok(Some(w)) => forward(&state, req, None, &w.rest_url, &name).await,
+            Ok(Some(w)) => forward(&state, req, &w.rest_url, &name).await,
             Err(e) => e.into_response(),
         },
         Kind::Read => match consistent_read(&state, req, &name).await {
@@ -110,6 +110,11 @@ async fn consistent_read(state: &Shared, req: Request, name: &str) -> Result<Rea
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|e| ApiError::bad_request("invalid_body", format!("cannot read the body: {e}")))?;
+    // Every search passes here: only a body that mentions the field is parsed twice.
+    const FIELD: &[u8] = b"\"consistency\"";
+    if !bytes.windows(FIELD.len()).any(|w| w == FIELD) {
+        return Ok(Read::Here(Request::from_parts(parts, Body::from(bytes))));
+    }
     let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         // Not JSON: the handler reports it in its own words.
@@ -126,7 +131,7 @@ async fn consistent_read(state: &Shared, req: Request, name: &str) -> Result<Rea
         Consistency::Named(s) if s == "strong" => match writer_elsewhere(state, name)? {
             None => Ok(Read::Here(req)),
             Some(w) => Ok(Read::Forwarded(
-                forward(state, req, None, &w.rest_url, name).await,
+                forward(state, req, &w.rest_url, name).await,
             )),
         },
         Consistency::Named(s) if s == "eventual" => Ok(Read::Here(req)),
@@ -166,13 +171,7 @@ fn bad_consistency(raw: &serde_json::Value) -> ApiError {
 }
 
 /// Sends `req` to the writer at `base` and relays its answer; `no_writer` when it cannot be reached.
-async fn forward(
-    state: &Shared,
-    req: Request,
-    body: Option<bytes::Bytes>,
-    base: &str,
-    name: &str,
-) -> Response {
+async fn forward(state: &Shared, req: Request, base: &str, name: &str) -> Response {
     let me = state
         .replicator
         .as_ref()
@@ -186,15 +185,12 @@ async fn forward(
         .into_response();
     }
     let (parts, b) = req.into_parts();
-    let bytes = match body {
-        Some(b) => b,
-        None => match axum::body::to_bytes(b, state.limits.max_body_bytes).await {
-            Ok(b) => b,
-            Err(e) => {
-                return ApiError::bad_request("invalid_body", format!("cannot read the body: {e}"))
-                    .into_response()
-            }
-        },
+    let bytes = match axum::body::to_bytes(b, state.limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::bad_request("invalid_body", format!("cannot read the body: {e}"))
+                .into_response()
+        }
     };
     let url = format!(
         "{}{}",

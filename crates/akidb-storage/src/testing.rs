@@ -422,7 +422,7 @@ pub async fn check_conditional_writes(store: Arc<dyn ObjectStore>) {
 }
 
 /// Awaits racing conditional writes; exactly one may succeed, the rest must have lost the race.
-async fn expect_one_winner(
+pub async fn expect_one_winner(
     tasks: Vec<tokio::task::JoinHandle<(u8, akidb_core::Result<String>)>>,
 ) -> (u8, String) {
     let mut winners = Vec::new();

@@ -306,7 +306,7 @@ async fn conditional_writes_race_across_instances() {
                 (i, store.put_if_absent(&key, Bytes::from(vec![i])).await)
             }));
         }
-        let (winner, etag) = one_winner(tasks).await;
+        let (winner, etag) = akidb_storage::testing::expect_one_winner(tasks).await;
         let v = stores[1].get_versioned(&key).await.unwrap().unwrap();
         assert_eq!((v.data.to_vec(), v.etag.clone()), (vec![winner], etag));
 
@@ -319,24 +319,10 @@ async fn conditional_writes_race_across_instances() {
                 (i, store.put_if_match(&key, data, &etag).await)
             }));
         }
-        let (winner, etag) = one_winner(tasks).await;
+        let (winner, etag) = akidb_storage::testing::expect_one_winner(tasks).await;
         let v = stores[0].get_versioned(&key).await.unwrap().unwrap();
         assert_eq!((v.data.to_vec(), v.etag), (vec![round as u8, winner], etag));
     }
-}
-
-async fn one_winner(
-    tasks: Vec<tokio::task::JoinHandle<(u8, akidb_core::Result<String>)>>,
-) -> (u8, String) {
-    let mut winners = Vec::new();
-    for t in tasks {
-        match t.await.unwrap() {
-            (i, Ok(etag)) => winners.push((i, etag)),
-            (_, Err(e)) => assert_eq!(e.code(), "precondition_failed", "{e}"),
-        }
-    }
-    assert_eq!(winners.len(), 1, "{winners:?}");
-    winners.pop().unwrap()
 }
 
 const CAS_CHILD_DIR: &str = "AKIDB_TEST_CAS_CHILD_DIR";
